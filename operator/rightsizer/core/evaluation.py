@@ -1,0 +1,192 @@
+"""One workload, evaluated: data checks, score and grade, rules, recommendations, savings."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from rightsizer.core.model import Frozen, UsageSummary, Workload, WorkloadRef
+from rightsizer.core.policy import DAY, PolicySpec, duration_seconds
+from rightsizer.core.recommendation import ContainerRecommendation, recommend_container
+from rightsizer.core.rules import RuleMatch, evaluate_rules
+from rightsizer.core.savings import Amounts
+from rightsizer.core.scoring import ScoreCard, score_workload
+
+Outcome = Literal["evaluated", "insufficient-data", "not-graded", "stale", "implausible"]
+WorkloadAction = Literal["upsize", "reclaim", "downsize", "keep", "none"]
+JOB_KINDS = ("CronJob", "Job")
+_ACTION_ORDER: tuple[WorkloadAction, ...] = ("upsize", "reclaim", "downsize")
+
+
+class WorkloadEvaluation(Frozen):
+    """A workload's evaluation for one window: what was found and what is proposed."""
+
+    ref: WorkloadRef
+    project: str | None
+    replicas: float
+    outcome: Outcome
+    card: ScoreCard | None = None
+    action: WorkloadAction = "none"
+    matches: tuple[RuleMatch, ...] = ()
+    containers: tuple[ContainerRecommendation, ...] = ()
+    requested: Amounts = Amounts()  # what its requests reserve (x replicas x duty cycle)
+    released: Amounts = Amounts()  # proposed downsizes
+    added: Amounts = Amounts()  # proposed upsizes
+    reclaimable: Amounts = Amounts()  # everything, when the workload is a reclaim candidate
+    history_days: float = 0.0
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def grade(self) -> str | None:
+        return self.card.grade if self.card else None
+
+    @property
+    def score(self) -> float | None:
+        return self.card.score if self.card else None
+
+
+def evaluate_workload(
+    workload: Workload, usage: UsageSummary, policy: PolicySpec
+) -> WorkloadEvaluation:
+    """Check the data, then score, grade, match rules and recommend; never raises on data."""
+    scale = workload.replicas * (usage.duty_cycle if workload.ref.kind in JOB_KINDS else 1.0)
+    base = WorkloadEvaluation(
+        ref=workload.ref,
+        project=workload.project,
+        replicas=workload.replicas,
+        outcome="evaluated",
+        requested=requested_amounts(workload, usage).scaled(scale),
+        history_days=history_days(usage),
+    )
+    problem = data_problem(workload, usage, policy)
+    if problem is not None:
+        outcome, reason = problem
+        return base.model_copy(update={"outcome": outcome, "reasons": (reason,)})
+    card = score_workload(workload, usage, policy)
+    if card is None:
+        reason = "not graded: no container has a request or limit with usage measured"
+        return base.model_copy(update={"outcome": "not-graded", "reasons": (reason,)})
+    return _decide_action(workload, usage, policy, base.model_copy(update={"card": card}), scale)
+
+
+def _decide_action(
+    workload: Workload,
+    usage: UsageSummary,
+    policy: PolicySpec,
+    evaluation: WorkloadEvaluation,
+    scale: float,
+) -> WorkloadEvaluation:
+    matches: list[RuleMatch] = []
+    recommendations: list[ContainerRecommendation] = []
+    for container in workload.containers:
+        measured = usage.containers.get(container.name)
+        found = evaluate_rules(policy.rules, container, measured)
+        matches.extend(found)
+        if container.in_template:
+            recommendations.append(
+                recommend_container(
+                    container,
+                    measured,
+                    policy.recommendation,
+                    matches=found,
+                    resources=policy.resources,
+                )
+            )
+    action = workload_action(matches, workload, recommendations)
+    released = added = reclaimable = Amounts()
+    if action == "reclaim":
+        reclaimable = evaluation.requested
+    else:
+        for rec in (r for c in recommendations for r in c.changes):
+            if rec.delta > 0:
+                released = released + Amounts.of(rec.resource, rec.delta * scale)
+            else:
+                added = added + Amounts.of(rec.resource, -rec.delta * scale)
+    reasons = tuple(match.describe() for match in matches) or ("no rule holds",)
+    return evaluation.model_copy(
+        update={
+            "action": action,
+            "matches": tuple(matches),
+            "containers": tuple(recommendations),
+            "released": released,
+            "added": added,
+            "reclaimable": reclaimable,
+            "reasons": reasons,
+        }
+    )
+
+
+def workload_action(
+    matches: list[RuleMatch], workload: Workload, recommendations: list[ContainerRecommendation]
+) -> WorkloadAction:
+    """Upsize if any container needs it; reclaim if every container is a candidate; else
+    downsize if a change is proposed; else keep."""
+    changes = [rec for c in recommendations for rec in c.changes]
+    if any(rec.change == "up" for rec in changes):
+        return "upsize"
+    reclaim = {m.container for m in matches if m.action == "reclaim"}
+    if workload.containers and reclaim >= {c.name for c in workload.containers}:
+        return "reclaim"
+    if any(rec.change == "down" for rec in changes):
+        return "downsize"
+    return "keep"
+
+
+def history_days(usage: UsageSummary) -> float:
+    return max(
+        (stats.history_days for c in usage.containers.values() for stats in c.resources.values()),
+        default=0.0,
+    )
+
+
+def data_problem(
+    workload: Workload, usage: UsageSummary, policy: PolicySpec
+) -> tuple[Outcome, str] | None:
+    """Why the data cannot support an evaluation, or None when it can."""
+    if usage.implausible:
+        return "implausible", "implausible metrics: " + "; ".join(usage.implausible)
+    bad = implausible_values(usage)
+    if bad:
+        return "implausible", "implausible metrics: " + "; ".join(bad)
+    if not usage.containers:
+        return "insufficient-data", "no usage metrics for any container"
+    stale = [name for name, c in usage.containers.items() if not c.fresh]
+    if stale and len(stale) == len(usage.containers):
+        return "stale", f"no samples within {policy.stale_after} of the evaluation"
+    if workload.ref.kind in JOB_KINDS:
+        samples = max(
+            (s.samples for c in usage.containers.values() for s in c.resources.values()), default=0
+        )
+        if samples < policy.min_job_samples:
+            return "insufficient-data", (
+                f"{samples} samples of running jobs, {policy.min_job_samples} needed"
+            )
+        return None
+    days = history_days(usage)
+    needed = duration_seconds(policy.min_history) / DAY
+    if days + 1e-9 < needed:
+        return "insufficient-data", f"{days:.1f} days of history, {needed:g} needed"
+    return None
+
+
+def implausible_values(usage: UsageSummary) -> list[str]:
+    found: list[str] = []
+    for name, container in usage.containers.items():
+        for resource, stats in container.resources.items():
+            for stat, value in stats.values.items():
+                if not math.isfinite(value) or value < 0:
+                    found.append(f"{name} {resource} {stat} = {value}")
+    return found
+
+
+def requested_amounts(workload: Workload, usage: UsageSummary) -> Amounts:
+    """Per replica: container requests (limit where no request), PVC capacity."""
+    total = Amounts()
+    for container in workload.containers:
+        for resource in ("cpu", "memory", "gpu"):
+            reference, _ = container.reference(resource)
+            if reference:
+                total = total + Amounts.of(resource, reference)
+    storage = sum(volume.capacity for volume in usage.volumes)
+    replicas = max(workload.replicas, 1.0)
+    return total + Amounts(storage=storage / replicas)

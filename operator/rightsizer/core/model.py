@@ -1,0 +1,123 @@
+"""Plain data the core reads: workloads, their current resources and their measured usage.
+
+Everything is frozen. Amounts are absolute: CPU in cores, memory and storage in bytes,
+GPU in devices. Utilisation (usage / request) is computed by the core, never stored here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Resource = Literal["cpu", "memory", "storage", "gpu"]
+COMPUTE_RESOURCES: tuple[Resource, ...] = ("cpu", "memory")
+RESOURCES: tuple[Resource, ...] = ("cpu", "memory", "storage", "gpu")
+WorkloadKind = Literal["Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job"]
+WORKLOAD_KINDS: tuple[WorkloadKind, ...] = (
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "CronJob",
+    "Job",
+)
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class WorkloadRef(Frozen):
+    """A workload owner: the object whose pod template rightsizer would change."""
+
+    kind: WorkloadKind
+    namespace: str
+    name: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}"
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class ContainerResources(Frozen):
+    """A container's current requests and limits (absolute amounts per replica)."""
+
+    name: str
+    requests: dict[Resource, float] = Field(default_factory=dict)
+    limits: dict[Resource, float] = Field(default_factory=dict)
+    in_template: bool = True  # False for injected containers (e.g. service-mesh proxies)
+
+    def reference(self, resource: Resource) -> tuple[float | None, str]:
+        """What utilisation is measured against: the request, else the limit."""
+        request = self.requests.get(resource)
+        if request:
+            return request, "request"
+        limit = self.limits.get(resource)
+        if limit:
+            return limit, "limit"
+        return None, "none"
+
+
+class ResourceStats(Frozen):
+    """One container's usage of one resource over the evaluation window (absolute units).
+
+    ``values`` holds the statistics the policy asked for: "avg", "max", "p95", ...
+    ``daily_peaks`` and ``daily_means`` are per calendar day of the window, oldest first.
+    """
+
+    values: dict[str, float] = Field(default_factory=dict)
+    samples: int = 0
+    history_days: float = 0.0
+    daily_peaks: tuple[float, ...] = ()
+    daily_means: tuple[float, ...] = ()
+
+    def stat(self, name: str) -> float | None:
+        return self.values.get(name)
+
+
+class ContainerUsage(Frozen):
+    """Measured facts about one container across all pods of its workload."""
+
+    container: str
+    resources: dict[Resource, ResourceStats] = Field(default_factory=dict)
+    throttled_ratio: float | None = None
+    oom_kills: int = 0
+    oom_memory: float | None = None  # working set or limit at the last OOM kill
+    fresh: bool = True  # a sample within the policy's staleAfter bound
+
+
+class VolumeUsage(Frozen):
+    """A PVC used by the workload: capacity and used bytes over the window."""
+
+    claim: str
+    capacity: float
+    used: ResourceStats
+
+
+class Workload(Frozen):
+    """A workload as it is now: its kind, project, replicas and containers."""
+
+    ref: WorkloadRef
+    project: str | None = None
+    replicas: float = 1.0
+    containers: tuple[ContainerResources, ...] = ()
+    hpa_resources: frozenset[Resource] = frozenset()
+    excluded: bool = False
+    generation: int | None = None
+
+
+class UsageSummary(Frozen):
+    """What the metrics say about one workload over one window ending at ``end``."""
+
+    ref: WorkloadRef
+    end: datetime
+    window_seconds: float
+    containers: dict[str, ContainerUsage] = Field(default_factory=dict)
+    volumes: tuple[VolumeUsage, ...] = ()
+    duty_cycle: float = 1.0  # share of the window the workload ran (Jobs and CronJobs)
+    pods: int = 0
+    implausible: tuple[str, ...] = ()  # reasons the data cannot be trusted (negative, NaN, ...)
