@@ -1,0 +1,283 @@
+"""Prometheus (or any PromQL backend) as a ``UsageSource``.
+
+Requests with the same window and statistics are grouped into batches of
+``agencies_per_batch``; every batch runs a fixed list of queries, all of them through a
+bounded thread pool. A failed query fails its whole batch: an agency is evaluated
+completely or reported as unavailable, never half.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import requests
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
+from urllib3.util.retry import Retry
+
+from rightsizer.adapters import promql
+from rightsizer.adapters.assemble import BatchSeries, Instant, Ranged, assemble
+from rightsizer.core.policy import DAY, LabelSelector, duration_seconds
+from rightsizer.ports import Collection, CollectionRequest, Progress, SourceUnavailable
+
+
+@dataclass(frozen=True)
+class PrometheusConfig:
+    """How to reach and query the backend. Defaults are documented in docs/prometheus.md."""
+
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    bearer_token: str | None = None
+    basic_auth: tuple[str, str] | None = None
+    ca_file: str | None = None
+    verify_tls: bool = True
+    timeout: float = 120.0
+    retries: int = 2
+    workers: int = 4
+    agencies_per_batch: int = 1
+    resolution: promql.Resolution = field(default_factory=promql.Resolution)
+    extra_params: dict[str, str] = field(default_factory=dict)  # e.g. Thanos partial_response
+
+
+@dataclass(frozen=True)
+class _Task:
+    batch: int
+    part: str | None  # the part name for queries that are not tagged
+    expr: str
+    daily: bool = False
+
+
+class PrometheusSource:
+    """Reads workloads and usage from kube-state-metrics, cAdvisor, kubelet and DCGM."""
+
+    def __init__(self, config: PrometheusConfig) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self.queries = 0
+        headers = dict(config.headers)
+        if config.bearer_token:
+            headers["Authorization"] = f"Bearer {config.bearer_token}"
+        retry = Retry(
+            total=config.retries,
+            backoff_factor=0.5,
+            status_forcelist=(502, 503, 504),
+            allowed_methods=frozenset({"GET", "POST"}),
+            raise_on_status=False,
+        )
+        session = requests.Session()
+        session.verify = config.ca_file or config.verify_tls
+        self._client = PrometheusConnect(
+            url=config.url,
+            headers=headers,
+            disable_ssl=not config.verify_tls,
+            retry=retry,
+            auth=config.basic_auth,
+            session=session,
+            timeout=int(config.timeout),
+            method="POST",
+        )
+        if config.ca_file:
+            self._client._session.verify = config.ca_file
+
+    # -- queries ---------------------------------------------------------------------------
+    def _count(self) -> None:
+        with self._lock:
+            self.queries += 1
+
+    def query(self, expr: str, *, at: datetime) -> Instant:
+        params = {"time": f"{at.timestamp():.3f}", **self.config.extra_params}
+        result = self._call(lambda: self._client.custom_query(expr, params=params))
+        return [(row["metric"], _number(row["value"][1])) for row in result]
+
+    def query_days(self, expr: str, *, start: datetime, end: datetime) -> Ranged:
+        result = self._call(
+            lambda: self._client.custom_query_range(
+                expr,
+                start_time=start,
+                end_time=end,
+                step=str(int(DAY)),
+                params=dict(self.config.extra_params),
+            )
+        )
+        return [
+            (row["metric"], [(float(t), _number(v)) for t, v in row["values"]]) for row in result
+        ]
+
+    def _call(self, send: Callable[[], Any]) -> Any:
+        self._count()
+        try:
+            return send()
+        except PrometheusApiClientException as error:
+            raise SourceUnavailable(
+                f"Prometheus answered with an error: {_short(error)}"
+            ) from error
+        except requests.RequestException as error:
+            raise SourceUnavailable(f"Prometheus unreachable: {_short(error)}") from error
+        except (KeyError, ValueError, TypeError) as error:
+            raise SourceUnavailable(f"Prometheus answer not understood: {_short(error)}") from error
+
+    # -- UsageSource -----------------------------------------------------------------------
+    def namespaces_matching(
+        self, selectors: Sequence[LabelSelector], *, end: datetime, window: str
+    ) -> list[list[str]]:
+        if not selectors:
+            return []
+        rows = self.query(promql.namespace_labels_query(window), at=end)
+        labels = {row["namespace"]: row for row, _ in rows if row.get("namespace")}
+        return [
+            sorted(ns for ns, found in labels.items() if _selects(selector, found))
+            for selector in selectors
+        ]
+
+    def collect(
+        self,
+        requests_: Sequence[CollectionRequest],
+        *,
+        end: datetime,
+        progress: Progress | None = None,
+    ) -> list[Collection | SourceUnavailable]:
+        batches = self._batches(requests_)
+        tasks = [task for index, batch in enumerate(batches) for task in self._tasks(index, batch)]
+        series = [BatchSeries() for _ in batches]
+        failures: dict[int, SourceUnavailable] = {}
+        counts = [0] * len(batches)
+        done = 0
+        with ThreadPoolExecutor(max_workers=max(1, self.config.workers)) as pool:
+            futures = {
+                pool.submit(self._run, task, batches[task.batch], end): task for task in tasks
+            }
+            for future in as_completed(futures):
+                task = futures[future]
+                counts[task.batch] += 1
+                try:
+                    _store(series[task.batch], task, future.result())
+                except SourceUnavailable as error:
+                    failures.setdefault(task.batch, error)
+                done += 1
+                if progress:
+                    progress(done, len(tasks))
+        return self._results(
+            requests_, batches=batches, series=series, failures=failures, counts=counts, end=end
+        )
+
+    def _batches(self, requests_: Sequence[CollectionRequest]) -> list[list[CollectionRequest]]:
+        groups: dict[tuple[object, ...], list[CollectionRequest]] = {}
+        for request in requests_:
+            if request.namespaces:
+                groups.setdefault(request.batch_key(), []).append(request)
+        size = max(1, self.config.agencies_per_batch)
+        return [
+            group[i : i + size] for group in groups.values() for i in range(0, len(group), size)
+        ]
+
+    def _tasks(self, index: int, batch: list[CollectionRequest]) -> list[_Task]:
+        """The batch's queries: a fixed list, whatever the number of workloads."""
+        request = batch[0]
+        ns = promql.namespace_matcher(ns for member in batch for ns in member.namespaces)
+        window, stale = request.window, request.stale_after
+        tasks = [
+            _Task(
+                index,
+                None,
+                promql.inventory_query(
+                    ns, window=window, stale_after=stale, project_label=request.project_label
+                ),
+            ),
+            _Task(index, None, promql.cpu_counters_query(ns, window=window)),
+            _Task(
+                index,
+                None,
+                promql.memory_query(
+                    ns,
+                    window=window,
+                    stale_after=stale,
+                    stats=[s for s in request.stats.get("memory", ()) if s != "avg"] + ["avg"],
+                ),
+            ),
+            _Task(index, None, promql.daily_query(ns), daily=True),
+        ]
+        for stat in sorted(request.stats.get("cpu", frozenset()) - {"avg"}):
+            tasks.append(
+                _Task(
+                    index,
+                    f"cpustat_{stat}",
+                    promql.cpu_stat_query(
+                        ns, stat=stat, window=window, resolution=self.config.resolution
+                    ),
+                )
+            )
+        if "storage" in request.stats:
+            tasks.append(_Task(index, None, promql.storage_query(ns, window=window)))
+        if "gpu" in request.stats:
+            tasks.append(_Task(index, None, promql.gpu_query(ns, window=window)))
+        return tasks
+
+    def _run(self, task: _Task, batch: list[CollectionRequest], end: datetime) -> Any:
+        if task.daily:
+            window = duration_seconds(batch[0].window)
+            start = end - timedelta(seconds=window - DAY)
+            return self.query_days(task.expr, start=start, end=end)
+        return self.query(task.expr, at=end)
+
+    def _results(
+        self,
+        requests_: Sequence[CollectionRequest],
+        *,
+        batches: list[list[CollectionRequest]],
+        series: list[BatchSeries],
+        failures: dict[int, SourceUnavailable],
+        counts: list[int],
+        end: datetime,
+    ) -> list[Collection | SourceUnavailable]:
+        where = {id(request): index for index, batch in enumerate(batches) for request in batch}
+        results: list[Collection | SourceUnavailable] = []
+        for request in requests_:
+            index = where.get(id(request))
+            if index is None:
+                results.append(Collection(key=request.key, observations=(), queries=0))
+            elif index in failures:
+                results.append(failures[index])
+            else:
+                share = max(1, len(batches[index]))
+                results.append(
+                    Collection(
+                        key=request.key,
+                        observations=tuple(assemble(series[index], request, end=end)),
+                        queries=math.ceil(counts[index] / share),
+                    )
+                )
+        return results
+
+
+def _store(series: BatchSeries, task: _Task, rows: Any) -> None:
+    target = series.daily if task.daily else series.instant
+    for labels, value in rows:
+        part = task.part or labels.get(promql.PART)
+        if part:
+            target[part].append((labels, value))
+
+
+def _selects(selector: LabelSelector, ksm_labels: dict[str, str]) -> bool:
+    """Match a selector written with Kubernetes label keys against kube-state-metrics labels."""
+    keys = set(selector.match_labels) | {req.key for req in selector.match_expressions}
+    labels = {
+        key: ksm_labels[promql.sanitise_label(key)]
+        for key in keys
+        if promql.sanitise_label(key) in ksm_labels
+    }
+    return selector.matches(labels)
+
+
+def _number(text: str) -> float:
+    return float(text)  # "NaN" and "+Inf" parse; the core flags them as implausible
+
+
+def _short(error: BaseException) -> str:
+    text = str(error)
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -1,0 +1,180 @@
+"""Pure PromQL builders: a fixed set of queries per batch of namespaces.
+
+Every query selects a whole batch (one agency or a group of agencies) with one namespace
+matcher, so the number of queries depends on the number of batches and the statistics the
+policy reads, never on the number of workloads. Cheap selections are merged into one query
+with ``or``; each part carries a ``rs_part`` label naming what it is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+PART = "rs_part"
+POD_KEYS = "namespace, pod, container"
+CADVISOR_FILTER = 'container!="", container!="POD"'
+_PERCENTILE = re.compile(r"^p([1-9][0-9]?)$")
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """How finely CPU is read: rate over ``rate_window``, evaluated every ``step``."""
+
+    step: str = "5m"
+    rate_window: str = "10m"
+
+
+def namespace_matcher(namespaces: Iterable[str]) -> str:
+    names = sorted(set(namespaces))
+    if not names:
+        raise ValueError("a query needs at least one namespace")
+    escaped = "|".join(re.escape(name).replace("\\-", "-") for name in names)
+    return f'namespace=~"{escaped}"'
+
+
+def sanitise_label(label: str) -> str:
+    """kube-state-metrics' name for a Kubernetes label: 'label_' + [^a-zA-Z0-9_] -> '_'."""
+    return "label_" + re.sub(r"[^a-zA-Z0-9_]", "_", label)
+
+
+def tagged(parts: Mapping[str, str]) -> str:
+    """Merge expressions into one query; each result series carries ``rs_part=<name>``."""
+    return " or ".join(
+        f'label_replace({expr}, "{PART}", "{name}", "", "")' for name, expr in parts.items()
+    )
+
+
+def quantile_of(stat: str) -> float | None:
+    match = _PERCENTILE.match(stat)
+    return int(match.group(1)) / 100 if match else None
+
+
+def inventory_query(ns: str, *, window: str, stale_after: str, project_label: str) -> str:
+    """Owners, labels, requests, limits, replicas, HPAs, PVCs and OOM facts, in one query."""
+    project = sanitise_label(project_label)
+    owner = "owner_kind, owner_name"
+    return tagged(
+        {
+            "pod_owner": f"max by (namespace, pod, {owner}) (last_over_time(kube_pod_owner{{{ns}}}[{window}]))",
+            "rs_owner": f"max by (namespace, replicaset, {owner}) "
+            f"(last_over_time(kube_replicaset_owner{{{ns}}}[{window}]))",
+            "job_owner": f"max by (namespace, job_name, {owner}) "
+            f"(last_over_time(kube_job_owner{{{ns}}}[{window}]))",
+            "pod_project": f"max by (namespace, pod, {project}) "
+            f"(last_over_time(kube_pod_labels{{{ns}}}[{window}]))",
+            "alive": f"max by (namespace, pod) (last_over_time(kube_pod_owner{{{ns}}}[{stale_after}]))",
+            "request": f"max by ({POD_KEYS}, resource) "
+            f"(last_over_time(kube_pod_container_resource_requests{{{ns}}}[{window}]))",
+            "limit": f"max by ({POD_KEYS}, resource) "
+            f"(last_over_time(kube_pod_container_resource_limits{{{ns}}}[{window}]))",
+            "replicas": "max by (namespace, deployment, statefulset, daemonset) (last_over_time("
+            '{__name__=~"kube_deployment_spec_replicas|kube_statefulset_replicas|'
+            f'kube_daemonset_status_desired_number_scheduled",{ns}}}[{window}]))',
+            "hpa": "max by (namespace, horizontalpodautoscaler, scaletargetref_kind, "
+            f"scaletargetref_name) (last_over_time(kube_horizontalpodautoscaler_info{{{ns}}}"
+            f"[{stale_after}]))",
+            "hpa_metric": "max by (namespace, horizontalpodautoscaler, metric_name) (last_over_time("
+            f"kube_horizontalpodautoscaler_spec_target_metric{{{ns}}}[{stale_after}]))",
+            "pvc": "max by (namespace, pod, persistentvolumeclaim) (last_over_time("
+            f"kube_pod_spec_volumes_persistentvolumeclaims_info{{{ns}}}[{window}]))",
+            "oom": f"max by ({POD_KEYS}) (max_over_time("
+            f'kube_pod_container_status_last_terminated_reason{{{ns},reason="OOMKilled"}}'
+            f"[{window}]))",
+            "restarts": f"sum by ({POD_KEYS}) "
+            f"(increase(kube_pod_container_status_restarts_total{{{ns}}}[{window}]))",
+        }
+    )
+
+
+def cpu_counters_query(ns: str, *, window: str) -> str:
+    """CPU seconds used, samples seen and CFS throttling, per pod and container."""
+    sel = f"{{{ns},{CADVISOR_FILTER}}}"
+    return tagged(
+        {
+            "cpu_seconds": f"sum by ({POD_KEYS}) (increase(container_cpu_usage_seconds_total{sel}[{window}]))",
+            "cpu_samples": f"max by ({POD_KEYS}) (count_over_time(container_cpu_usage_seconds_total{sel}[{window}]))",
+            "throttled": f"sum by ({POD_KEYS}) (increase(container_cpu_cfs_throttled_periods_total{sel}[{window}]))"
+            f" / sum by ({POD_KEYS}) (increase(container_cpu_cfs_periods_total{sel}[{window}]))",
+        }
+    )
+
+
+def cpu_stat_query(ns: str, *, stat: str, window: str, resolution: Resolution) -> str:
+    """A CPU percentile or maximum of ``rate`` over the window (a subquery)."""
+    rate = (
+        f"rate(container_cpu_usage_seconds_total{{{ns},{CADVISOR_FILTER}}}"
+        f"[{resolution.rate_window}])"
+    )
+    subquery = f"(sum by ({POD_KEYS}) ({rate}))[{window}:{resolution.step}]"
+    if stat == "max":
+        return f"max_over_time({subquery})"
+    quantile = quantile_of(stat)
+    if quantile is None:
+        raise ValueError(f"no CPU subquery for stat {stat!r}")
+    return f"quantile_over_time({quantile:g}, {subquery})"
+
+
+def memory_query(ns: str, *, window: str, stale_after: str, stats: Sequence[str]) -> str:
+    """Memory working set: samples, freshness and each statistic asked for, per container."""
+    sel = f"container_memory_working_set_bytes{{{ns},{CADVISOR_FILTER}}}"
+    parts = {
+        "mem_samples": f"max by ({POD_KEYS}) (count_over_time({sel}[{window}]))",
+        "mem_fresh": f"max by ({POD_KEYS}) (count_over_time({sel}[{stale_after}]))",
+    }
+    for stat in sorted(set(stats)):
+        parts[f"memstat_{stat}"] = f"max by ({POD_KEYS}) ({_over_time(stat)}{sel}[{window}]))"
+    return tagged(parts)
+
+
+def _over_time(stat: str) -> str:
+    if stat == "avg":
+        return "avg_over_time("
+    if stat == "max":
+        return "max_over_time("
+    quantile = quantile_of(stat)
+    if quantile is None:
+        raise ValueError(f"unknown statistic {stat!r}")
+    return f"quantile_over_time({quantile:g}, "
+
+
+def daily_query(ns: str) -> str:
+    """A range query at a 1d step: each day's memory peak and CPU seconds, per container."""
+    return tagged(
+        {
+            "mem_day_peak": f"max by ({POD_KEYS}) (max_over_time(container_memory_working_set_bytes"
+            f"{{{ns},{CADVISOR_FILTER}}}[1d]))",
+            "cpu_day_seconds": f"sum by ({POD_KEYS}) (increase(container_cpu_usage_seconds_total"
+            f"{{{ns},{CADVISOR_FILTER}}}[1d]))",
+        }
+    )
+
+
+def storage_query(ns: str, *, window: str) -> str:
+    used = f"kubelet_volume_stats_used_bytes{{{ns}}}"
+    keys = "namespace, persistentvolumeclaim"
+    return tagged(
+        {
+            "pvc_capacity": f"max by ({keys}) (last_over_time(kubelet_volume_stats_capacity_bytes{{{ns}}}[{window}]))",
+            "pvc_avg": f"max by ({keys}) (avg_over_time({used}[{window}]))",
+            "pvc_max": f"max by ({keys}) (max_over_time({used}[{window}]))",
+        }
+    )
+
+
+def gpu_query(ns: str, *, window: str) -> str:
+    """GPU devices busy (DCGM utilisation / 100, summed over a container's GPUs)."""
+    sel = f"DCGM_FI_DEV_GPU_UTIL{{{ns}}}"
+    return tagged(
+        {
+            "gpu_avg": f"sum by ({POD_KEYS}) (avg_over_time({sel}[{window}])) / 100",
+            "gpu_max": f"sum by ({POD_KEYS}) (max_over_time({sel}[{window}])) / 100",
+            "gpu_samples": f"max by ({POD_KEYS}) (count_over_time({sel}[{window}]))",
+        }
+    )
+
+
+def namespace_labels_query(window: str) -> str:
+    """Every namespace's allowlisted labels (kube-state-metrics ``label_*``)."""
+    return f"last_over_time(kube_namespace_labels[{window}])"

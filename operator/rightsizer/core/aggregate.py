@@ -1,0 +1,77 @@
+"""From per-pod statistics to a workload's per-container statistics.
+
+Metrics come per pod; a workload's container is every pod's copy of it over the window
+(replicas, and old pods before a rollout). Averages and percentiles are weighted by how
+long each pod ran, maxima are the largest, daily series are merged day by day, and the
+history is the number of days with any data.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+
+from rightsizer.core.model import Frozen, ResourceStats
+
+
+class PodStats(Frozen):
+    """One pod's container's statistics for one resource, as read from the metrics."""
+
+    values: dict[str, float]
+    samples: int
+    seconds: float  # how long the pod ran within the window
+    daily_peaks: dict[int, float] = {}  # day index (0 = oldest day of the window) -> value
+    daily_totals: dict[int, float] = {}  # e.g. CPU seconds used that day
+
+
+def estimate_interval(
+    recent_counts: Sequence[float], recent_seconds: float, *, fallback: float
+) -> float:
+    """The sample interval: the median spacing of series alive over a recent span."""
+    spacings = [recent_seconds / count for count in recent_counts if count >= 2]
+    return statistics.median(spacings) if spacings else fallback
+
+
+def combine(pods: Sequence[PodStats], *, days: int) -> ResourceStats:
+    """One container's statistics across all of its pods."""
+    weights = [max(pod.seconds, 1.0) for pod in pods]
+    total_weight = sum(weights)
+    values: dict[str, float] = {}
+    names = {name for pod in pods for name in pod.values}
+    for name in names:
+        present = [
+            (pod.values[name], w)
+            for pod, w in zip(pods, weights, strict=True)
+            if name in pod.values
+        ]
+        if name == "max":
+            values[name] = max(value for value, _ in present)
+        else:
+            weight = sum(w for _, w in present)
+            values[name] = sum(value * w for value, w in present) / weight
+    peaks = _merge_days(pods, days, peaks=True)
+    means = _merge_days(pods, days, peaks=False)
+    covered = {day for pod in pods for day in (*pod.daily_peaks, *pod.daily_totals)}
+    history = float(len(covered)) if covered else min(total_weight / 86400.0, float(days))
+    return ResourceStats(
+        values=values,
+        samples=sum(pod.samples for pod in pods),
+        history_days=history,
+        daily_peaks=peaks,
+        daily_means=means,
+    )
+
+
+def _merge_days(pods: Sequence[PodStats], days: int, *, peaks: bool) -> tuple[float, ...]:
+    """Per day: the largest peak, or the per-pod mean of the day's totals (per second)."""
+    merged: list[float] = []
+    for day in range(days):
+        if peaks:
+            found = [pod.daily_peaks[day] for pod in pods if day in pod.daily_peaks]
+            if found:
+                merged.append(max(found))
+        else:
+            found = [pod.daily_totals[day] for pod in pods if day in pod.daily_totals]
+            if found:
+                merged.append(sum(found) / len(found) / 86400.0)
+    return tuple(merged)

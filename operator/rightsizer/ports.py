@@ -1,0 +1,59 @@
+"""The ports the service talks through, and the domain errors adapters raise."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from rightsizer.core.model import Frozen, Resource, UsageSummary, Workload
+from rightsizer.core.policy import LabelSelector
+
+Progress = Callable[[int, int], None]
+
+
+class SourceUnavailable(Exception):
+    """The metrics source could not answer completely; nothing may be concluded."""
+
+
+class CollectionRequest(Frozen):
+    """Which namespaces to read, over which window, and which statistics the policy needs."""
+
+    key: str
+    namespaces: tuple[str, ...]
+    window: str
+    stale_after: str
+    project_label: str
+    stats: dict[Resource, frozenset[str]]
+
+    def batch_key(self) -> tuple[object, ...]:
+        """Requests with the same key can share one query."""
+        stats = tuple(sorted((r, tuple(sorted(s))) for r, s in self.stats.items()))
+        return (self.window, self.stale_after, self.project_label, stats)
+
+
+class Observation(Frozen):
+    workload: Workload
+    usage: UsageSummary
+
+
+class Collection(Frozen):
+    key: str
+    observations: tuple[Observation, ...]
+    queries: int
+
+
+class UsageSource(Protocol):
+    def namespaces_matching(
+        self, selectors: Sequence[LabelSelector], *, end: datetime, window: str
+    ) -> list[list[str]]:
+        """For each selector, the namespaces whose labels it matches."""
+
+    def collect(
+        self,
+        requests: Sequence[CollectionRequest],
+        *,
+        end: datetime,
+        progress: Progress | None = None,
+    ) -> list[Collection | SourceUnavailable]:
+        """One result per request, in order; a request that failed gets its error."""

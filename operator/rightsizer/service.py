@@ -1,0 +1,105 @@
+"""Evaluate policies over their agencies: resolve namespaces, collect, evaluate, report.
+
+It reads like a script and holds no arithmetic: the core decides, adapters fetch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from rightsizer.core.evaluation import evaluate_workload
+from rightsizer.core.policy import LabelSelector, PolicySpec, duration_seconds
+from rightsizer.core.report import AgencyReport, build_agency_report, failed_agency_report
+from rightsizer.ports import (
+    Collection,
+    CollectionRequest,
+    Progress,
+    SourceUnavailable,
+    UsageSource,
+)
+
+
+@dataclass(frozen=True)
+class NamedPolicy:
+    name: str
+    spec: PolicySpec
+
+
+def evaluate_policies(
+    policies: Sequence[NamedPolicy],
+    source: UsageSource,
+    *,
+    end: datetime,
+    progress: Progress | None = None,
+) -> list[AgencyReport]:
+    """One report per policy, in order; a policy whose data could not be read gets an
+    error report and no numbers."""
+    try:
+        namespaces = resolve_namespaces(policies, source, end=end)
+    except SourceUnavailable as error:
+        return [failed_agency_report(p.name, p.spec, end=end, error=str(error)) for p in policies]
+    requests = [collection_request(p, ns) for p, ns in zip(policies, namespaces, strict=True)]
+    results = source.collect(requests, end=end, progress=progress)
+    return [
+        report_for(policy, result, end=end, namespaces=request.namespaces)
+        for policy, request, result in zip(policies, requests, results, strict=True)
+    ]
+
+
+def evaluate_agency(policy: NamedPolicy, source: UsageSource, *, end: datetime) -> AgencyReport:
+    return evaluate_policies([policy], source, end=end)[0]
+
+
+def resolve_namespaces(
+    policies: Sequence[NamedPolicy], source: UsageSource, *, end: datetime
+) -> list[tuple[str, ...]]:
+    """Each policy's namespaces: those listed plus those its selector matches."""
+    selectors: list[LabelSelector] = [
+        p.spec.namespace_selector for p in policies if p.spec.namespace_selector is not None
+    ]
+    window = max((p.spec.window for p in policies), key=duration_seconds, default="14d")
+    matched = iter(source.namespaces_matching(selectors, end=end, window=window))
+    resolved = []
+    for policy in policies:
+        found = set(policy.spec.namespaces)
+        if policy.spec.namespace_selector is not None:
+            found.update(next(matched))
+        resolved.append(tuple(sorted(found)))
+    return resolved
+
+
+def collection_request(policy: NamedPolicy, namespaces: tuple[str, ...]) -> CollectionRequest:
+    spec = policy.spec
+    return CollectionRequest(
+        key=policy.name,
+        namespaces=namespaces,
+        window=spec.window,
+        stale_after=spec.stale_after,
+        project_label=spec.project_label,
+        stats={resource: frozenset(stats) for resource, stats in spec.required_stats().items()},
+    )
+
+
+def report_for(
+    policy: NamedPolicy,
+    result: Collection | SourceUnavailable,
+    *,
+    end: datetime,
+    namespaces: tuple[str, ...],
+) -> AgencyReport:
+    if isinstance(result, SourceUnavailable):
+        return failed_agency_report(policy.name, policy.spec, end=end, error=str(result))
+    if not namespaces:
+        return failed_agency_report(
+            policy.name,
+            policy.spec,
+            end=end,
+            error="the namespace selector matched no namespace (is the label in "
+            "kube-state-metrics' --metric-labels-allowlist?)",
+        )
+    evaluations = [evaluate_workload(o.workload, o.usage, policy.spec) for o in result.observations]
+    return build_agency_report(
+        policy.name, policy.spec, evaluations, end=end, queries=result.queries
+    )
