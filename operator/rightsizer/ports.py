@@ -49,6 +49,9 @@ class UsageSource(Protocol):
     ) -> list[list[str]]:
         """For each selector, the namespaces whose labels it matches."""
 
+    def namespace_groups(self, label: str, *, end: datetime, window: str) -> dict[str, list[str]]:
+        """Namespaces grouped by their value of ``label`` (namespaces without it left out)."""
+
     def collect(
         self,
         requests: Sequence[CollectionRequest],

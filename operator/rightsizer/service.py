@@ -5,6 +5,7 @@ It reads like a script and holds no arithmetic: the core decides, adapters fetch
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -103,3 +104,36 @@ def report_for(
     return build_agency_report(
         policy.name, policy.spec, evaluations, end=end, queries=result.queries
     )
+
+
+def expand_by_label(
+    templates: Sequence[NamedPolicy], source: UsageSource, *, label: str, end: datetime
+) -> list[NamedPolicy]:
+    """One policy per agency found: each value of the namespace ``label`` becomes an agency
+    evaluated with each template (named ``<template>-<agency>``)."""
+    if not templates:
+        return []
+    window = max((t.spec.window for t in templates), key=duration_seconds)
+    try:
+        groups = source.namespace_groups(label, end=end, window=window)
+    except SourceUnavailable:
+        return list(templates)  # evaluation reports the outage for each policy
+    expanded = []
+    for template in templates:
+        for agency, namespaces in groups.items():
+            spec = template.spec.model_copy(
+                update={
+                    "agency": agency,
+                    "namespaces": namespaces,
+                    "namespace_selector": None,
+                    "display_name": None,
+                }
+            )
+            expanded.append(NamedPolicy(name=f"{template.name}-{agency}", spec=spec))
+    return expanded
+
+
+def agency_name(label_value: str) -> str:
+    """A label value as an agency name (lower case, DNS-label characters, at most 63)."""
+    cleaned = re.sub(r"[^a-z0-9-]+", "-", label_value.lower()).strip("-")
+    return cleaned[:63].strip("-") or "agency"

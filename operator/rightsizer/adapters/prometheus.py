@@ -135,6 +135,14 @@ class PrometheusSource:
             for selector in selectors
         ]
 
+    def namespace_groups(self, label: str, *, end: datetime, window: str) -> dict[str, list[str]]:
+        key = promql.sanitise_label(label)
+        groups: dict[str, list[str]] = {}
+        for row, _ in self.query(promql.namespace_labels_query(window), at=end):
+            if row.get(key) and row.get("namespace"):
+                groups.setdefault(row[key], []).append(row["namespace"])
+        return {value: sorted(names) for value, names in sorted(groups.items())}
+
     def collect(
         self,
         requests_: Sequence[CollectionRequest],

@@ -312,8 +312,8 @@ class PriceCatalogue(PolicyModel):
 
     currency: Annotated[str, Field(max_length=8)] = "CNY"
     cpu_core_month: Money = Decimal("45")
-    memory_gib_month: Money = Decimal("12")
-    storage_gib_month: Money = Decimal("0.35")
+    memory_gib_month: Annotated[Money, Field(alias="memoryGiBMonth")] = Decimal("12")
+    storage_gib_month: Annotated[Money, Field(alias="storageGiBMonth")] = Decimal("0.35")
     gpu_month: Money = Decimal("3000")
     discount: Annotated[
         Decimal,

@@ -1,0 +1,223 @@
+"""`rightsizer evaluate | validate | simulate`: the core from the command line.
+
+Exit codes (stable, for pipelines):
+  0  done; every agency evaluated completely
+  2  bad arguments or an invalid policy (each problem printed with its field path)
+  3  the metrics source failed for at least one agency (its numbers are not shown)
+  4  --fail-under: an agency scored below the threshold
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rightsizer.adapters.files import load_policies
+from rightsizer.adapters.prometheus import PrometheusConfig, PrometheusSource
+from rightsizer.adapters.promql import Resolution
+from rightsizer.api.v1alpha1 import PolicyError
+from rightsizer.core.report import AgencyReport
+from rightsizer.service import NamedPolicy, evaluate_policies, expand_by_label
+
+EXIT_OK, EXIT_INVALID, EXIT_SOURCE, EXIT_BELOW = 0, 2, 3, 4
+_EXTENSIONS = {".html": "html", ".json": "json", ".csv": "csv", ".md": "markdown", ".txt": "table"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    code: int = args.run(args)
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rightsizer",
+        description="Grade workloads by resource efficiency and recommend their requests.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    _evaluate_parser(commands.add_parser("evaluate", help="evaluate policies against Prometheus"))
+    validate = commands.add_parser("validate", help="check policy files (for GitOps pipelines)")
+    validate.add_argument("paths", nargs="+", type=Path, help="policy files or folders")
+    validate.set_defaults(run=run_validate)
+    simulate = commands.add_parser("simulate", help="write a synthetic government cloud")
+    from rightsizer import simulate as simulation
+
+    simulation.add_arguments(simulate)
+    simulate.set_defaults(run=simulation.run)
+    return parser
+
+
+def _evaluate_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--prometheus-url", required=True, help="e.g. http://127.0.0.1:9090")
+    parser.add_argument(
+        "--policy",
+        action="append",
+        type=Path,
+        required=True,
+        help="policy file or folder (repeatable)",
+    )
+    parser.add_argument(
+        "--agency-label",
+        metavar="LABEL",
+        help="use each policy as a template: one agency per value of this "
+        "namespace label (e.g. rightsizer.io/agency)",
+    )
+    parser.add_argument("--at", type=_timestamp, help="evaluation time, ISO 8601 (default: now)")
+    parser.add_argument(
+        "--format",
+        choices=["table", "json", "csv", "markdown", "html"],
+        default="table",
+        help="format on standard output",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        action="append",
+        type=Path,
+        default=[],
+        help="also write a report file; format from the extension "
+        "(.html .json .csv .md .txt); repeatable",
+    )
+    parser.add_argument(
+        "--lang",
+        choices=["en", "zh"],
+        help="report language (default: the policy's reportLanguage)",
+    )
+    parser.add_argument("--summary", action="store_true", help="agencies and projects only")
+    parser.add_argument(
+        "--fail-under", type=float, metavar="SCORE", help="exit 4 when an agency scores below SCORE"
+    )
+    parser.add_argument("--no-progress", action="store_true")
+    _connection_arguments(parser)
+    parser.set_defaults(run=run_evaluate)
+
+
+def _connection_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("Prometheus connection")
+    group.add_argument("--bearer-token-file", type=Path)
+    group.add_argument("--basic-auth-file", type=Path, help="a file holding user:password")
+    group.add_argument("--header", action="append", default=[], metavar="NAME:VALUE")
+    group.add_argument("--ca-file", help="CA bundle for TLS verification")
+    group.add_argument("--insecure-skip-tls-verify", action="store_true")
+    group.add_argument("--timeout", type=float, default=120.0, help="seconds per query")
+    group.add_argument("--retries", type=int, default=2)
+    group.add_argument("--workers", type=int, default=4, help="queries in flight at once")
+    group.add_argument(
+        "--agencies-per-batch", type=int, default=1, help="agencies read by one query"
+    )
+    group.add_argument("--step", default="5m", help="CPU subquery resolution")
+    group.add_argument("--rate-window", default="10m", help="CPU rate() window")
+
+
+def _timestamp(text: str) -> datetime:
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def prometheus_config(args: argparse.Namespace) -> PrometheusConfig:
+    headers = dict(_header(h) for h in args.header)
+    token = args.bearer_token_file.read_text().strip() if args.bearer_token_file else None
+    basic = None
+    if args.basic_auth_file:
+        user, _, password = args.basic_auth_file.read_text().strip().partition(":")
+        basic = (user, password)
+    return PrometheusConfig(
+        url=args.prometheus_url.rstrip("/"),
+        headers=headers,
+        bearer_token=token,
+        basic_auth=basic,
+        ca_file=args.ca_file,
+        verify_tls=not args.insecure_skip_tls_verify,
+        timeout=args.timeout,
+        retries=args.retries,
+        workers=args.workers,
+        agencies_per_batch=args.agencies_per_batch,
+        resolution=Resolution(step=args.step, rate_window=args.rate_window),
+    )
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, separator, value = text.partition(":")
+    if not separator or not name.strip():
+        raise SystemExit(f"rightsizer: --header {text!r}: expected NAME:VALUE")
+    return name.strip(), value.strip()
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    try:
+        policies = load_policies(args.paths)
+    except PolicyError as error:
+        for problem in error.problems:
+            print(f"invalid: {problem}", file=sys.stderr)
+        return EXIT_INVALID
+    for policy in policies:
+        print(f"valid: {policy.name} (agency {policy.spec.agency}, mode {policy.spec.mode})")
+    return EXIT_OK
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    try:
+        loaded = load_policies(args.policy)
+    except PolicyError as error:
+        for problem in error.problems:
+            print(f"invalid: {problem}", file=sys.stderr)
+        return EXIT_INVALID
+    policies = [NamedPolicy(name=p.name, spec=p.spec) for p in loaded]
+    source = PrometheusSource(prometheus_config(args))
+    end = args.at or datetime.now(UTC)
+    if args.agency_label:
+        policies = expand_by_label(policies, source, label=args.agency_label, end=end)
+    reports = _run_with_progress(policies, source, end=end, quiet=args.no_progress)
+    lang = args.lang or (policies[0].spec.report_language if policies else "en")
+    _write_outputs(reports, args, lang=lang)
+    return exit_code(reports, fail_under=args.fail_under)
+
+
+def _run_with_progress(
+    policies: list[NamedPolicy], source: PrometheusSource, *, end: datetime, quiet: bool
+) -> list[AgencyReport]:
+    if quiet or not sys.stderr.isatty():
+        return evaluate_policies(policies, source, end=end)
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(f"Evaluating {len(policies)} agencies", total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return evaluate_policies(policies, source, end=end, progress=advance)
+
+
+def _write_outputs(reports: list[AgencyReport], args: argparse.Namespace, *, lang: str) -> None:
+    from rightsizer.reports import render
+
+    detail = not args.summary
+    for path in args.output:
+        fmt = _EXTENSIONS.get(path.suffix.lower(), "table")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render(reports, fmt=fmt, lang=lang, detail=True), encoding="utf-8")
+        print(f"wrote {path}", file=sys.stderr)
+    sys.stdout.write(render(reports, fmt=args.format, lang=lang, detail=detail))
+    for report in reports:
+        if report.error:
+            print(f"rightsizer: {report.policy}: NOT evaluated: {report.error}", file=sys.stderr)
+
+
+def exit_code(reports: Sequence[AgencyReport], *, fail_under: float | None) -> int:
+    if any(report.error for report in reports):
+        return EXIT_SOURCE
+    if fail_under is not None:
+        for report in reports:
+            card = report.summary.card if report.summary else None
+            if card is not None and card.score < fail_under:
+                return EXIT_BELOW
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
