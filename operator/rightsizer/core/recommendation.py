@@ -85,7 +85,8 @@ def recommend_resource(
     estimate = build_estimator(policy, resource).estimate(facts)
     if estimate is None:
         return None
-    target = round_up_quantity(resource, estimate.value)
+    unchanged = facts.current_request is not None and estimate.value == facts.current_request
+    target = estimate.value if unchanged else round_up_quantity(resource, estimate.value)
     lower = stats.stat(policy.for_resource(resource).stat) or target
     upper = max(
         target, (stats.stat("max") or target) * (1 + policy.for_resource(resource).headroom)
