@@ -11,6 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from rightsizer.adapters import promql
 from rightsizer.core.aggregate import PodStats, combine, estimate_interval
 from rightsizer.core.model import (
     ContainerResources,
@@ -107,8 +108,10 @@ def assemble(
     """The observations of one request's namespaces from its batch's series."""
     window_seconds = duration_seconds(request.window)
     stale_seconds = duration_seconds(request.stale_after)
-    recent = [value for _, value in series.part("mem_fresh")]
-    interval = estimate_interval(recent, stale_seconds, fallback=60.0)
+    recent = [value for _, value in series.part("cpu_recent")]
+    samples = [value for _, value in series.part("cpu_samples")]
+    fallback = window_seconds / max(samples) if samples else 60.0
+    interval = estimate_interval(recent, duration_seconds(promql.RECENT), fallback=fallback)
     context = BatchContext(
         end=end,
         window_seconds=window_seconds,

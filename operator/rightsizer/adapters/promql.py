@@ -15,6 +15,7 @@ from dataclasses import dataclass
 PART = "rs_part"
 POD_KEYS = "namespace, pod, container"
 CADVISOR_FILTER = 'container!="", container!="POD"'
+RECENT = "6h"  # the span the sample interval is measured over
 _PERCENTILE = re.compile(r"^p([1-9][0-9]?)$")
 
 
@@ -95,6 +96,7 @@ def cpu_counters_query(ns: str, *, window: str) -> str:
         {
             "cpu_seconds": f"sum by ({POD_KEYS}) (increase(container_cpu_usage_seconds_total{sel}[{window}]))",
             "cpu_samples": f"max by ({POD_KEYS}) (count_over_time(container_cpu_usage_seconds_total{sel}[{window}]))",
+            "cpu_recent": f"max by ({POD_KEYS}) (count_over_time(container_cpu_usage_seconds_total{sel}[{RECENT}]))",
             "throttled": f"sum by ({POD_KEYS}) (increase(container_cpu_cfs_throttled_periods_total{sel}[{window}]))"
             f" / sum by ({POD_KEYS}) (increase(container_cpu_cfs_periods_total{sel}[{window}]))",
         }

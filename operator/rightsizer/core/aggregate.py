@@ -8,7 +8,6 @@ history is the number of days with any data.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
 
 from rightsizer.core.model import Frozen, ResourceStats
@@ -27,9 +26,14 @@ class PodStats(Frozen):
 def estimate_interval(
     recent_counts: Sequence[float], recent_seconds: float, *, fallback: float
 ) -> float:
-    """The sample interval: the median spacing of series alive over a recent span."""
-    spacings = [recent_seconds / count for count in recent_counts if count >= 2]
-    return statistics.median(spacings) if spacings else fallback
+    """The sample interval, from the series with the most samples over a recent span.
+
+    A span holds span/interval samples, or one more when both of its ends fall on a sample
+    (Prometheus 2 ranges are closed): dividing by count - 0.5 keeps the error within half
+    a sample either way (under 1% for a 5-minute interval over 6 hours).
+    """
+    most = max((count for count in recent_counts if count >= 2), default=0.0)
+    return recent_seconds / (most - 0.5) if most else fallback
 
 
 def combine(pods: Sequence[PodStats], *, days: int) -> ResourceStats:

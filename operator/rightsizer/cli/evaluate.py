@@ -1,4 +1,4 @@
-"""`rightsizer evaluate | validate | simulate`: the core from the command line.
+"""`rightsizer evaluate` and `rightsizer validate`.
 
 Exit codes (stable, for pipelines):
   0  done; every agency evaluated completely
@@ -26,32 +26,7 @@ EXIT_OK, EXIT_INVALID, EXIT_SOURCE, EXIT_BELOW = 0, 2, 3, 4
 _EXTENSIONS = {".html": "html", ".json": "json", ".csv": "csv", ".md": "markdown", ".txt": "table"}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    code: int = args.run(args)
-    return code
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="rightsizer",
-        description="Grade workloads by resource efficiency and recommend their requests.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    _evaluate_parser(commands.add_parser("evaluate", help="evaluate policies against Prometheus"))
-    validate = commands.add_parser("validate", help="check policy files (for GitOps pipelines)")
-    validate.add_argument("paths", nargs="+", type=Path, help="policy files or folders")
-    validate.set_defaults(run=run_validate)
-    simulate = commands.add_parser("simulate", help="write a synthetic government cloud")
-    from rightsizer import simulate as simulation
-
-    simulation.add_arguments(simulate)
-    simulate.set_defaults(run=simulation.run)
-    return parser
-
-
-def _evaluate_parser(parser: argparse.ArgumentParser) -> None:
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prometheus-url", required=True, help="e.g. http://127.0.0.1:9090")
     parser.add_argument(
         "--policy",
@@ -217,7 +192,3 @@ def exit_code(reports: Sequence[AgencyReport], *, fail_under: float | None) -> i
             if card is not None and card.score < fail_under:
                 return EXIT_BELOW
     return EXIT_OK
-
-
-if __name__ == "__main__":
-    sys.exit(main())

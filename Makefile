@@ -1,0 +1,52 @@
+# rightsizer — `make demo` and `make test` set up everything they need on a fresh machine.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+APT_PACKAGES := prometheus
+
+.PHONY: all demo test lint unit prometheus-tests operator-tests e2e bench install system-deps crds clean
+
+all: test
+
+system-deps:
+	@missing=""; command -v promtool >/dev/null || missing="prometheus"; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages: $$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  pkill -x prometheus 2>/dev/null || true; \
+	fi
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PIP) install -q --upgrade pip
+	@$(PIP) install -q -e '.[test]'
+	@touch $(STAMP)
+
+install: system-deps $(STAMP)
+
+demo: install
+	$(VENV)/bin/rightsizer demo --out demo-out
+
+lint: install
+	$(VENV)/bin/ruff check operator tests benchmarks
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+unit: install
+	$(PY) -m pytest tests/unit -q
+
+test: install lint
+	$(PY) -m pytest tests -q -p no:cacheprovider
+
+bench: install
+	$(PY) benchmarks/scale.py
+
+crds: install
+	$(PY) -m rightsizer.api.crdgen crds
+
+clean:
+	rm -rf $(VENV) demo-out .mypy_cache .ruff_cache .pytest_cache

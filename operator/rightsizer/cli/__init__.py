@@ -1,0 +1,48 @@
+"""`rightsizer evaluate | validate | simulate | demo`: the core from the command line.
+
+Exit codes (stable, for pipelines):
+  0  done; every agency evaluated completely
+  2  bad arguments or an invalid policy (each problem printed with its field path)
+  3  the metrics source failed for at least one agency (its numbers are not shown)
+  4  --fail-under: an agency scored below the threshold
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rightsizer.cli import demo
+from rightsizer.cli.evaluate import add_evaluate_arguments, run_validate
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    code: int = args.run(args)
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from rightsizer import simulate
+
+    parser = argparse.ArgumentParser(
+        prog="rightsizer",
+        description="Grade workloads by resource efficiency and recommend their requests.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_evaluate_arguments(commands.add_parser("evaluate", help="evaluate policies"))
+    validate = commands.add_parser("validate", help="check policy files (for GitOps pipelines)")
+    validate.add_argument("paths", nargs="+", type=Path, help="policy files or folders")
+    validate.set_defaults(run=run_validate)
+    simulation = commands.add_parser("simulate", help="write a synthetic government cloud")
+    simulate.add_arguments(simulation)
+    simulation.set_defaults(run=simulate.run)
+    demo.add_arguments(commands.add_parser("demo", help="the whole thing on a synthetic cloud"))
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())
