@@ -110,6 +110,7 @@ class PrometheusSource:
         ]
 
     def _call(self, send: Callable[[], Any]) -> Any:
+        """Send one query; every failure becomes a SourceUnavailable with a plain reason."""
         self._count()
         try:
             return send()
@@ -117,10 +118,16 @@ class PrometheusSource:
             raise SourceUnavailable(
                 f"Prometheus answered with an error: {_short(error)}"
             ) from error
-        except requests.RequestException as error:
-            raise SourceUnavailable(f"Prometheus unreachable: {_short(error)}") from error
-        except (KeyError, ValueError, TypeError) as error:
+        except (KeyError, ValueError, TypeError) as error:  # includes JSON decode errors
             raise SourceUnavailable(f"Prometheus answer not understood: {_short(error)}") from error
+        except requests.Timeout as error:
+            raise SourceUnavailable(
+                f"Prometheus unreachable: no answer within {self.config.timeout:g}s (timed out)"
+            ) from error
+        except requests.RequestException as error:
+            raise SourceUnavailable(
+                f"Prometheus unreachable at {self.config.url}: {_root_cause(error)}"
+            ) from error
 
     # -- UsageSource -----------------------------------------------------------------------
     def namespaces_matching(
@@ -286,6 +293,15 @@ def _number(text: str) -> float:
     return float(text)  # "NaN" and "+Inf" parse; the core flags them as implausible
 
 
-def _short(error: BaseException) -> str:
+def _root_cause(error: BaseException) -> str:
+    """The innermost reason (e.g. 'Connection refused'), without the URL and query."""
+    cause: BaseException = error
+    while cause.__cause__ is not None or cause.__context__ is not None:
+        cause = cause.__cause__ or cause.__context__  # type: ignore[assignment]
+    text = str(getattr(cause, "reason", None) or cause)
+    return _short(text.split("]", 1)[-1].strip() if "Errno" in text else text)
+
+
+def _short(error: BaseException | str) -> str:
     text = str(error)
     return text if len(text) <= 300 else text[:297] + "..."
