@@ -34,7 +34,7 @@ def fault_server(decide: Decide, *, upstream: str | None = None) -> Iterator[tup
                     method=self.command,
                     headers={"Content-Type": self.headers.get("Content-Type", "")},
                 )
-                with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+                with urllib.request.urlopen(request, timeout=60) as response:
                     answer = (response.status, response.read())
             status, payload = answer or (404, b"no upstream")
             try:

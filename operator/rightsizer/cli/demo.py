@@ -89,7 +89,7 @@ def _policy_file(out: Path) -> Path:
         agency="default",
         namespace_selector=LabelSelector(match_labels={"rightsizer.io/agency": "default"}),
     )
-    policy = EfficiencyPolicy(metadata={"name": "default"}, spec=spec)  # type: ignore[arg-type]
+    policy = EfficiencyPolicy(metadata={"name": "default"}, spec=spec)
     path = out / "default-policy.yaml"
     path.write_text(
         yaml.safe_dump(
