@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from rightsizer.core.evaluation import WorkloadEvaluation
 from rightsizer.core.model import Frozen
-from rightsizer.core.policy import PolicySpec
+from rightsizer.core.policy import Grade, PolicySpec, PriceCatalogue
 from rightsizer.core.savings import Amounts, monthly_cost
 from rightsizer.core.scoring import ScoreCard, combine_scores
 
@@ -51,6 +51,8 @@ class AgencyReport(Frozen):
     workloads: tuple[WorkloadEvaluation, ...] = ()
     error: str | None = None  # the evaluation could not be completed (e.g. Prometheus down)
     queries: int = 0
+    prices: PriceCatalogue | None = None
+    grades: tuple[Grade, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -113,6 +115,8 @@ def build_agency_report(
         projects=projects,
         workloads=tuple(evaluations),
         queries=queries,
+        prices=policy.prices,
+        grades=tuple(policy.grades),
     )
 
 
@@ -128,6 +132,8 @@ def failed_agency_report(
         window=policy.window,
         end=end,
         error=error,
+        prices=policy.prices,
+        grades=tuple(policy.grades),
     )
 
 
