@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ class PrometheusSource:
         self.config = config
         self._lock = threading.Lock()
         self.queries = 0
+        self.query_seconds = 0.0  # summed latency of every query (for benchmarks)
         headers = dict(config.headers)
         if config.bearer_token:
             headers["Authorization"] = f"Bearer {config.bearer_token}"
@@ -112,6 +114,7 @@ class PrometheusSource:
     def _call(self, send: Callable[[], Any]) -> Any:
         """Send one query; every failure becomes a SourceUnavailable with a plain reason."""
         self._count()
+        started = time.perf_counter()
         try:
             return send()
         except PrometheusApiClientException as error:
@@ -128,6 +131,9 @@ class PrometheusSource:
             raise SourceUnavailable(
                 f"Prometheus unreachable at {self.config.url}: {_root_cause(error)}"
             ) from error
+        finally:
+            with self._lock:
+                self.query_seconds += time.perf_counter() - started
 
     # -- UsageSource -----------------------------------------------------------------------
     def namespaces_matching(

@@ -1,0 +1,106 @@
+"""Scale benchmark: evaluate 300 agencies x 50 workloads (14 days, 5-minute samples) against a
+real Prometheus, and print wall time, peak memory of the evaluating process, PromQL queries,
+and time in Prometheus vs in our code. Prints figures; asserts nothing on time.
+
+    python benchmarks/scale.py                      # the Hainan-scale cloud (cached after once)
+    python benchmarks/scale.py --agencies 20        # smaller, quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--agencies", type=int, default=300)
+    parser.add_argument("--workloads-per-agency", type=int, default=50)
+    parser.add_argument("--days", type=float, default=14)
+    parser.add_argument("--workers", type=int, nargs="+", default=[2, 4])
+    parser.add_argument("--agencies-per-batch", type=int, nargs="+", default=[1])
+    parser.add_argument("--step", default="5m")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--end", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    from rightsizer.localprom import LocalPrometheus, cached_dataset
+    from rightsizer.simulate import CloudSpec
+
+    spec = CloudSpec(agencies=args.agencies, workloads_per_agency=args.workloads_per_agency,
+                     days=args.days, single_pod=True, pod_level_series=False)
+    started = time.monotonic()
+    dataset = cached_dataset(spec, files=max(1, args.agencies // 25))
+    print(f"dataset: {spec.agencies} agencies x {spec.workloads_per_agency} workloads, "
+          f"{spec.days:g} days at {spec.interval_seconds}s; ready in "
+          f"{time.monotonic() - started:.1f}s ({dataset.root})")
+    print(f"{'workers':>7} {'batch':>5} {'wall s':>7} {'prom s':>7} {'ours s':>7} "
+          f"{'queries':>7} {'peak MiB':>8} {'workloads':>9} {'complete':>8}")
+    with LocalPrometheus(dataset.data_dir) as server:
+        for workers in args.workers:
+            for batch in args.agencies_per_batch:
+                figures = run_child(server.url, spec.end.isoformat(), workers, batch, args.step)
+                served = server.query_count()
+                print(f"{workers:>7} {batch:>5} {figures['wall']:>7.1f} "
+                      f"{figures['prometheusWall']:>7.1f} {figures['ours']:>7.1f} "
+                      f"{figures['queries']:>7} {figures['peakMiB']:>8.0f} "
+                      f"{figures['workloads']:>9} {figures['complete']:>8}  (server total {served})")
+
+
+def run_child(url: str, end: str, workers: int, batch: int, step: str) -> dict[str, float]:
+    command = [sys.executable, __file__, "--child", "--url", url, "--end", end,
+               "--workers", str(workers), "--agencies-per-batch", str(batch), "--step", step]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def child(args: argparse.Namespace) -> None:
+    """One evaluation in a fresh process, so peak memory is the evaluator's own."""
+    from datetime import datetime
+
+    from rightsizer.adapters.files import load_policies
+    from rightsizer.adapters.prometheus import PrometheusConfig, PrometheusSource
+    from rightsizer.adapters.promql import Resolution
+    from rightsizer.service import NamedPolicy, evaluate_policies, expand_by_label
+
+    end = datetime.fromisoformat(args.end)
+    [policy] = [p for p in load_policies([ROOT / "policies"]) if p.name == "default"]
+    source = PrometheusSource(PrometheusConfig(
+        url=args.url, workers=args.workers[0], agencies_per_batch=args.agencies_per_batch[0],
+        resolution=Resolution(step=args.step)))
+    started = time.perf_counter()
+    policies = expand_by_label([NamedPolicy(policy.name, policy.spec)], source,
+                               label="rightsizer.io/agency", end=end)
+    phases: dict[str, float] = {}
+
+    def progress(done: int, total: int) -> None:
+        if done == total:
+            phases["collected"] = time.perf_counter()
+
+    reports = evaluate_policies(policies, source, end=end, progress=progress)
+    wall = time.perf_counter() - started
+    collected = phases.get("collected", started) - started
+    print(json.dumps({
+        "wall": wall,
+        "prometheusWall": collected,  # until the last query answered (queries run in parallel)
+        "prometheusSum": source.query_seconds,
+        "ours": wall - collected,  # assembly, scoring, rules, recommendations, reports
+        "queries": source.queries,
+        "peakMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "workloads": sum(len(r.workloads) for r in reports),
+        "complete": all(r.complete for r in reports),
+    }))
+
+
+if __name__ == "__main__":
+    main()
