@@ -34,6 +34,7 @@ class WorkloadEvaluation(Frozen):
     added: Amounts = Amounts()  # proposed upsizes
     reclaimable: Amounts = Amounts()  # everything, when the workload is a reclaim candidate
     history_days: float = 0.0
+    oom_containers: frozenset[str] = frozenset()  # containers OOM-killed in the window
     reasons: tuple[str, ...] = ()
 
     @property
@@ -57,6 +58,7 @@ def evaluate_workload(
         outcome="evaluated",
         requested=requested_amounts(workload, usage).scaled(scale),
         history_days=history_days(usage),
+        oom_containers=frozenset(n for n, c in usage.containers.items() if c.oom_kills > 0),
     )
     problem = data_problem(workload, usage, policy)
     if problem is not None:

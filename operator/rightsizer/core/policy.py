@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from rightsizer.core.model import Resource
+from rightsizer.core.schedule import parse_cron
 from rightsizer.core.units import parse_quantity
 
 DAY = 86400.0
@@ -56,6 +57,11 @@ def _check_quantity(value: Any) -> str:
         raise ValueError("a quantity must be a number or a string such as '250m' or '512Mi'")
     parse_quantity(value)
     return str(value)
+
+
+def _check_schedule(text: str) -> str:
+    parse_cron(text)
+    return text
 
 
 def _check_change_window(text: str) -> str:
@@ -418,7 +424,7 @@ class PolicySpec(PolicyModel):
     min_history: Duration = "7d"
     min_job_samples: Annotated[int, Field(ge=1, le=100000)] = 12
     stale_after: Duration = "1h"
-    schedule: Annotated[str, Field(max_length=64)] = "0 2 * * 1"
+    schedule: Annotated[str, Field(max_length=64), AfterValidator(_check_schedule)] = "0 2 * * 1"
     mode: Literal["recommend", "apply"] = "recommend"
     resources: Annotated[list[Resource], Field(max_length=4)] = ["cpu", "memory", "storage", "gpu"]
     indicators: Annotated[list[Indicator], Field(min_length=1, max_length=32)] = Field(

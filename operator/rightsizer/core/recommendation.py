@@ -93,7 +93,17 @@ def recommend_resource(
     )
     change, reasons = _direction(facts, target, matches, resource, estimate.reasons)
     request = target if change != "none" else facts.current_request
-    limit = _follow_limit(policy, facts, request) if change != "none" else facts.current_limit
+    limit = (
+        follow_limit(
+            policy,
+            resource,
+            current_request=facts.current_request,
+            current_limit=facts.current_limit,
+            request=request,
+        )
+        if change != "none"
+        else facts.current_limit
+    )
     return ResourceRecommendation(
         resource=resource,
         current_request=facts.current_request,
@@ -133,19 +143,23 @@ def _direction(
     )
 
 
-def _follow_limit(
-    policy: RecommendationPolicy, facts: EstimationFacts, request: float | None
+def follow_limit(
+    policy: RecommendationPolicy,
+    resource: Resource,
+    *,
+    current_request: float | None,
+    current_limit: float | None,
+    request: float | None,
 ) -> float | None:
     """The limit that goes with a new request, per the policy; never below the request."""
-    limit, current = facts.current_limit, facts.current_request
-    if request is None or limit is None:
-        return limit
+    if request is None or current_limit is None:
+        return current_limit
     if policy.limits == "unset":
         return None
     if policy.limits == "equalRequests":
         return request
-    ratio = limit / current if current else 1.0
-    return round_up_quantity(facts.resource, max(request, request * ratio))
+    ratio = current_limit / current_request if current_request else 1.0
+    return round_up_quantity(resource, max(request, request * ratio))
 
 
 def recommend_container(
