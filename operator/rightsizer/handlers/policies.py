@@ -1,0 +1,201 @@
+"""EfficiencyPolicy handlers: validate on change, evaluate on schedule. They only wire:
+parse, ask the cycle, write what it returns."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from kubernetes import client, config
+
+from rightsizer.adapters.kubernetes import KubernetesCluster
+from rightsizer.adapters.prometheus import PrometheusSource
+from rightsizer.api.status import failed_status
+from rightsizer.api.v1alpha1 import PolicyError, parse_policy
+from rightsizer.core.schedule import is_due, jitter_seconds
+from rightsizer.cycle import CycleResult, CycleSettings, run_policy
+from rightsizer.handlers import logs
+from rightsizer.handlers.config import OperatorConfig
+from rightsizer.handlers.metrics import OperatorMetrics
+from rightsizer.service import NamedPolicy
+
+GROUP, VERSION, PLURAL = "rightsizer.io", "v1alpha1", "efficiencypolicies"
+# kopf fixes a timer's interval when the module is imported: read it from the environment.
+TICK_SECONDS = float(os.environ.get("RIGHTSIZER_TICK_SECONDS") or 60)
+log = logs.logger("rightsizer.operator")
+
+
+@kopf.on.startup()
+def startup(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    operator_config = OperatorConfig.from_environment()
+    logs.configure(operator_config.log_format)
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="rightsizer.io")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="rightsizer.io", key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING
+    settings.execution.max_workers = 4
+    memo.config = operator_config
+    memo.cluster = KubernetesCluster(api=kubernetes_client())
+    memo.metrics = OperatorMetrics()
+    memo.metrics.serve(operator_config.metrics_port)
+    log.info(
+        "operator_started",
+        prometheus=operator_config.prometheus_url,
+        apply_enabled=operator_config.apply_enabled,
+        tick_seconds=TICK_SECONDS,
+    )
+
+
+def kubernetes_client() -> client.ApiClient:
+    """In a pod: the service account; elsewhere: the kubeconfig (KUBECONFIG)."""
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+    return client.ApiClient()
+
+
+def _parse(name: str, spec: Any) -> NamedPolicy | PolicyError:
+    document = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "EfficiencyPolicy",
+        "metadata": {"name": name},
+        "spec": dict(spec),
+    }
+    try:
+        return NamedPolicy(name=name, spec=parse_policy(document, source=name).spec)
+    except PolicyError as error:
+        return error
+
+
+def _status(model: Any) -> dict[str, Any]:
+    # None values are sent as nulls, so a merge patch removes stale fields
+    return model.model_dump(mode="json", by_alias=True)  # type: ignore[no-any-return]
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
+def check_policy(
+    *, name: str, spec: Any, meta: Any, body: Any, patch: kopf.Patch, **_: Any
+) -> None:
+    """An invalid policy gets Degraded with every field path, and an event; nothing else."""
+    parsed = _parse(name, spec)
+    if isinstance(parsed, PolicyError):
+        message = "; ".join(parsed.problems)
+        patch.status.update(
+            _status(
+                failed_status(
+                    message,
+                    reason="InvalidPolicy",
+                    now=datetime.now(UTC),
+                    generation=meta.get("generation"),
+                )
+            )
+        )
+        kopf.event(body, type="Warning", reason="InvalidPolicy", message=message[:1024])
+        log.warning("policy_invalid", policy=name, problems=parsed.problems)
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=TICK_SECONDS, sharp=False)
+def evaluate(
+    *,
+    name: str,
+    spec: Any,
+    status: Any,
+    meta: Any,
+    body: Any,
+    patch: kopf.Patch,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    """When the schedule (or a new generation) says so, run one evaluation."""
+    parsed = _parse(name, spec)
+    if isinstance(parsed, PolicyError):
+        return  # check_policy has said why; an invalid policy changes nothing
+    now = datetime.now(UTC)
+    if not _due(parsed, status, meta, now=now, jitter=memo.config.jitter_seconds):
+        return
+    settings = CycleSettings(
+        apply_enabled=memo.config.apply_enabled, max_events=memo.config.max_events
+    )
+    started = time.monotonic()
+    result = run_policy(
+        parsed,
+        generation=meta.get("generation"),
+        source=PrometheusSource(memo.config.prometheus()),
+        cluster=memo.cluster,
+        now=now,
+        settings=settings,
+    )
+    patch.status.update(_status(result.status))
+    memo.metrics.record(name, result, time.monotonic() - started)
+    _tell(name, parsed, result, body, seconds=time.monotonic() - started)
+
+
+def _due(policy: NamedPolicy, status: Any, meta: Any, *, now: datetime, jitter: float) -> bool:
+    last_text = (status or {}).get("lastEvaluation")
+    last = datetime.fromisoformat(last_text.replace("Z", "+00:00")) if last_text else None
+    if (status or {}).get("observedGeneration") != meta.get("generation"):
+        return True  # a new or changed policy is evaluated at once
+    return is_due(
+        policy.spec.schedule,
+        last=last,
+        now=now,
+        offset_seconds=jitter_seconds(policy.name, jitter),
+        utc_offset=policy.spec.safety.timezone,
+    )
+
+
+def _tell(
+    name: str, policy: NamedPolicy, result: CycleResult, body: Any, *, seconds: float
+) -> None:
+    """Logs with stable keys, and one event on the policy."""
+    agency = policy.spec.agency
+    for decision in result.decisions:
+        for change in decision.changes:
+            log.info(
+                "decision_applied",
+                agency=agency,
+                policy=name,
+                workload=decision.workload,
+                container=change.container,
+                resource=change.resource,
+                request_from=change.request_from,
+                request_to=change.request_to,
+            )
+    ready = next((c for c in result.status.conditions if c.type == "Ready"), None)
+    if ready is not None and ready.status != "True":
+        kopf.event(body, type="Warning", reason=ready.reason, message=ready.message[:1024])
+        log.warning(
+            "evaluation_degraded",
+            agency=agency,
+            policy=name,
+            reason=ready.reason,
+            message=ready.message,
+        )
+        return
+    summary = result.status.summary or ""
+    kopf.event(
+        body,
+        type="Normal",
+        reason="Evaluated",
+        message=f"{result.status.workloads} workloads, {summary}, "
+        f"{result.applied} changed, {seconds:.1f}s",
+    )
+    log.info(
+        "evaluation_done",
+        agency=agency,
+        policy=name,
+        workloads=result.status.workloads,
+        grade=result.status.grade,
+        score=result.status.score,
+        applied=result.applied,
+        seconds=round(seconds, 2),
+        failures=len(result.failures),
+    )
