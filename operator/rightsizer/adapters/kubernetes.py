@@ -82,6 +82,7 @@ class KubernetesCluster:
     component: str = "rightsizer"
     retries: int = 3
     calls: int = 0
+    _events: int = field(default=0, init=False)
     _apps: client.AppsV1Api = field(init=False)
     _batch: client.BatchV1Api = field(init=False)
     _core: client.CoreV1Api = field(init=False)
@@ -209,8 +210,10 @@ class KubernetesCluster:
         """A core/v1 Event about ``involved`` (kind, name, namespace, uid, apiVersion)."""
         namespace = involved.get("namespace") or "default"
         stamp = now.isoformat().replace("+00:00", "Z")
+        self._events += 1
+        name = f"{involved['name']}.{int(now.timestamp() * 1e6):x}{self._events:04x}"[-253:]
         body: Any = {
-            "metadata": {"generateName": f"{involved['name']}.", "namespace": namespace},
+            "metadata": {"name": name, "namespace": namespace},
             "involvedObject": involved,
             "reason": reason,
             "message": message[:1024],
