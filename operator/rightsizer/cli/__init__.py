@@ -1,4 +1,4 @@
-"""`rightsizer evaluate | validate | simulate | demo`: the core from the command line.
+"""`rightsizer evaluate | validate | simulate | demo | revert`: the core from the command line.
 
 Exit codes (stable, for pipelines):
   0  done; every agency evaluated completely
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rightsizer.cli import demo
+from rightsizer.cli import demo, revert
 from rightsizer.cli.evaluate import add_evaluate_arguments, run_validate
 
 
@@ -41,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_arguments(simulation)
     simulation.set_defaults(run=simulate.run)
     demo.add_arguments(commands.add_parser("demo", help="the whole thing on a synthetic cloud"))
+    revert.add_arguments(
+        commands.add_parser(
+            "revert", help="restore a workload's resources from before rightsizer's last change"
+        )
+    )
     return parser
 
 
