@@ -98,6 +98,7 @@ def _decide_action(
     released = added = reclaimable = Amounts()
     if action == "reclaim":
         reclaimable = evaluation.requested
+        recommendations = [_held_for_reclaim(c) for c in recommendations]
     else:
         for rec in (r for c in recommendations for r in c.changes):
             if rec.delta > 0:
@@ -116,6 +117,24 @@ def _decide_action(
             "reasons": reasons,
         }
     )
+
+
+def _held_for_reclaim(container: ContainerRecommendation) -> ContainerRecommendation:
+    """A reclaim candidate is reported for a human to shut down, never resized meanwhile."""
+    held = {
+        resource: rec.model_copy(
+            update={
+                "change": "none",
+                "request": rec.current_request,
+                "limit": rec.current_limit,
+                "reasons": (*rec.reasons, "reclaim candidate: reported, not resized"),
+            }
+        )
+        if rec.change != "none"
+        else rec
+        for resource, rec in container.resources.items()
+    }
+    return container.model_copy(update={"resources": held})
 
 
 def workload_action(
