@@ -32,6 +32,13 @@ class CollectionRequest(Frozen):
         return (self.window, self.stale_after, self.project_label, stats)
 
 
+class NamespaceGroup(Frozen):
+    """The namespaces sharing one value of a label: one agency, and its display name."""
+
+    namespaces: tuple[str, ...]
+    display_name: str | None = None
+
+
 class Observation(Frozen):
     workload: Workload
     usage: UsageSummary
@@ -49,8 +56,11 @@ class UsageSource(Protocol):
     ) -> list[list[str]]:
         """For each selector, the namespaces whose labels it matches."""
 
-    def namespace_groups(self, label: str, *, end: datetime, window: str) -> dict[str, list[str]]:
-        """Namespaces grouped by their value of ``label`` (namespaces without it left out)."""
+    def namespace_groups(
+        self, label: str, *, end: datetime, window: str
+    ) -> dict[str, NamespaceGroup]:
+        """Namespaces grouped by their value of ``label`` (namespaces without it left out),
+        with the display name from the annotation ``rightsizer.io/display-name``."""
 
     def collect(
         self,

@@ -120,16 +120,18 @@ def expand_by_label(
         return list(templates)  # evaluation reports the outage for each policy
     expanded = []
     for template in templates:
-        for agency, namespaces in groups.items():
+        for agency, group in groups.items():
+            name = agency_name(agency)
+            display = group.display_name or (agency if agency != name else None)
             spec = template.spec.model_copy(
                 update={
-                    "agency": agency,
-                    "namespaces": namespaces,
+                    "agency": name,
+                    "namespaces": list(group.namespaces),
                     "namespace_selector": None,
-                    "display_name": None,
+                    "display_name": display or template.spec.display_name,
                 }
             )
-            expanded.append(NamedPolicy(name=f"{template.name}-{agency}", spec=spec))
+            expanded.append(NamedPolicy(name=f"{template.name}-{name}", spec=spec))
     return expanded
 
 

@@ -25,7 +25,13 @@ from urllib3.util.retry import Retry
 from rightsizer.adapters import promql
 from rightsizer.adapters.assemble import BatchSeries, Instant, Ranged, assemble
 from rightsizer.core.policy import DAY, LabelSelector, duration_seconds
-from rightsizer.ports import Collection, CollectionRequest, Progress, SourceUnavailable
+from rightsizer.ports import (
+    Collection,
+    CollectionRequest,
+    NamespaceGroup,
+    Progress,
+    SourceUnavailable,
+)
 
 
 @dataclass(frozen=True)
@@ -148,13 +154,29 @@ class PrometheusSource:
             for selector in selectors
         ]
 
-    def namespace_groups(self, label: str, *, end: datetime, window: str) -> dict[str, list[str]]:
+    def namespace_groups(
+        self, label: str, *, end: datetime, window: str
+    ) -> dict[str, NamespaceGroup]:
         key = promql.sanitise_label(label)
         groups: dict[str, list[str]] = {}
         for row, _ in self.query(promql.namespace_labels_query(window), at=end):
             if row.get(key) and row.get("namespace"):
                 groups.setdefault(row[key], []).append(row["namespace"])
-        return {value: sorted(names) for value, names in sorted(groups.items())}
+        names = self._display_names(end=end, window=window)
+        return {
+            value: NamespaceGroup(
+                namespaces=tuple(sorted(namespaces)),
+                display_name=next((names[n] for n in sorted(namespaces) if n in names), None),
+            )
+            for value, namespaces in sorted(groups.items())
+        }
+
+    def _display_names(self, *, end: datetime, window: str) -> dict[str, str]:
+        key = promql.sanitise_annotation(promql.DISPLAY_NAME_ANNOTATION)
+        rows = self.query(promql.namespace_annotations_query(window), at=end)
+        return {
+            row["namespace"]: row[key] for row, _ in rows if row.get(key) and row.get("namespace")
+        }
 
     def collect(
         self,

@@ -180,3 +180,15 @@ def gpu_query(ns: str, *, window: str) -> str:
 def namespace_labels_query(window: str) -> str:
     """Every namespace's allowlisted labels (kube-state-metrics ``label_*``)."""
     return f"last_over_time(kube_namespace_labels[{window}])"
+
+
+DISPLAY_NAME_ANNOTATION = "rightsizer.io/display-name"
+
+
+def namespace_annotations_query(window: str) -> str:
+    """Allowlisted namespace annotations (kube-state-metrics ``annotation_*``)."""
+    return f"last_over_time(kube_namespace_annotations[{window}])"
+
+
+def sanitise_annotation(annotation: str) -> str:
+    return "annotation_" + re.sub(r"[^a-zA-Z0-9_]", "_", annotation)
