@@ -207,3 +207,10 @@ def test_cli_writes_every_format_and_exits_zero(
         )
         == 4
     )
+
+
+def test_agency_display_names_come_from_the_namespace_annotation(
+    reports: list[AgencyReport], truth: dict[str, Any]
+) -> None:
+    expected = {a["agency"]: a["displayName"] for a in truth["agencies"]}
+    assert {r.agency: r.display_name for r in reports} == expected

@@ -72,6 +72,19 @@ def namespace_labels(part: Part) -> Iterator[str]:
             yield constant("kube_namespace_labels", text, ONE, part.window())
 
 
+def namespace_annotations(part: Part) -> Iterator[str]:
+    """The agency's display name, as kube-state-metrics exports an allowlisted annotation."""
+    for agency in part.agencies:
+        for namespace in agency.namespaces:
+            text = labels(
+                [
+                    ("namespace", namespace),
+                    ("annotation_rightsizer_io_display_name", agency.display_name),
+                ]
+            )
+            yield constant("kube_namespace_annotations", text, ONE, part.window())
+
+
 def pod_owner(part: Part) -> Iterator[str]:
     for workload, pod in part.pods():
         text = labels(

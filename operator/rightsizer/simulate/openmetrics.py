@@ -14,6 +14,7 @@ from rightsizer.simulate.plan import Agency, SyntheticCloud
 # (family name, type, emitter); counters' samples carry the family name + "_total".
 FAMILIES: tuple[tuple[str, str, Emitter], ...] = (
     ("kube_namespace_labels", "gauge", families.namespace_labels),
+    ("kube_namespace_annotations", "gauge", families.namespace_annotations),
     ("kube_pod_owner", "gauge", families.pod_owner),
     ("kube_replicaset_owner", "gauge", families.replicaset_owner),
     ("kube_job_owner", "gauge", families.job_owner),

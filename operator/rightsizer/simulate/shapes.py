@@ -46,8 +46,9 @@ SHAPES: Mapping[str, ShapeInfo] = {
     info.name: info
     for info in (
         ShapeInfo("idle", (0.005, 0.0064, 0.007), (0.025, 0.03), 0.02, "差", "reclaim", True),
-        ShapeInfo("overprovisioned", (0.075, 0.134, 0.141), (0.14, 0.17), 0.075, "差",
-                  "downsize", True),
+        ShapeInfo(
+            "overprovisioned", (0.075, 0.134, 0.141), (0.14, 0.17), 0.075, "差", "downsize", True
+        ),
         ShapeInfo("rightsized", (0.6, 0.755, 0.79), (0.6, 0.74), 0.6, "优", "keep", True),
         ShapeInfo("diurnal", (0.287, 0.815, 0.84), (0.44, 0.58), 0.45, "中", "keep"),
         ShapeInfo("batch", (0.675, 0.805, 0.835), (0.54, 0.605), 0.0, "优", "keep"),
