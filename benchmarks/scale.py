@@ -37,29 +37,53 @@ def main() -> None:
     from rightsizer.localprom import LocalPrometheus, cached_dataset
     from rightsizer.simulate import CloudSpec
 
-    spec = CloudSpec(agencies=args.agencies, workloads_per_agency=args.workloads_per_agency,
-                     days=args.days, single_pod=True, pod_level_series=False)
+    spec = CloudSpec(
+        agencies=args.agencies,
+        workloads_per_agency=args.workloads_per_agency,
+        days=args.days,
+        single_pod=True,
+        pod_level_series=False,
+    )
     started = time.monotonic()
     dataset = cached_dataset(spec, files=max(1, args.agencies // 25))
-    print(f"dataset: {spec.agencies} agencies x {spec.workloads_per_agency} workloads, "
-          f"{spec.days:g} days at {spec.interval_seconds}s; ready in "
-          f"{time.monotonic() - started:.1f}s ({dataset.root})")
-    print(f"{'workers':>7} {'batch':>5} {'wall s':>7} {'prom s':>7} {'ours s':>7} "
-          f"{'queries':>7} {'peak MiB':>8} {'workloads':>9} {'complete':>8}")
+    print(
+        f"dataset: {spec.agencies} agencies x {spec.workloads_per_agency} workloads, "
+        f"{spec.days:g} days at {spec.interval_seconds}s; ready in "
+        f"{time.monotonic() - started:.1f}s ({dataset.root})"
+    )
+    print(
+        f"{'workers':>7} {'batch':>5} {'wall s':>7} {'prom s':>7} {'ours s':>7} "
+        f"{'queries':>7} {'peak MiB':>8} {'workloads':>9} {'complete':>8}"
+    )
     with LocalPrometheus(dataset.data_dir) as server:
         for workers in args.workers:
             for batch in args.agencies_per_batch:
                 figures = run_child(server.url, spec.end.isoformat(), workers, batch, args.step)
                 served = server.query_count()
-                print(f"{workers:>7} {batch:>5} {figures['wall']:>7.1f} "
-                      f"{figures['prometheusWall']:>7.1f} {figures['ours']:>7.1f} "
-                      f"{figures['queries']:>7} {figures['peakMiB']:>8.0f} "
-                      f"{figures['workloads']:>9} {figures['complete']:>8}  (server total {served})")
+                print(
+                    f"{workers:>7} {batch:>5} {figures['wall']:>7.1f} "
+                    f"{figures['prometheusWall']:>7.1f} {figures['ours']:>7.1f} "
+                    f"{figures['queries']:>7} {figures['peakMiB']:>8.0f} "
+                    f"{figures['workloads']:>9} {figures['complete']:>8}  (server total {served})"
+                )
 
 
 def run_child(url: str, end: str, workers: int, batch: int, step: str) -> dict[str, float]:
-    command = [sys.executable, __file__, "--child", "--url", url, "--end", end,
-               "--workers", str(workers), "--agencies-per-batch", str(batch), "--step", step]
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        "--url",
+        url,
+        "--end",
+        end,
+        "--workers",
+        str(workers),
+        "--agencies-per-batch",
+        str(batch),
+        "--step",
+        step,
+    ]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
@@ -75,12 +99,18 @@ def child(args: argparse.Namespace) -> None:
 
     end = datetime.fromisoformat(args.end)
     [policy] = [p for p in load_policies([ROOT / "policies"]) if p.name == "default"]
-    source = PrometheusSource(PrometheusConfig(
-        url=args.url, workers=args.workers[0], agencies_per_batch=args.agencies_per_batch[0],
-        resolution=Resolution(step=args.step)))
+    source = PrometheusSource(
+        PrometheusConfig(
+            url=args.url,
+            workers=args.workers[0],
+            agencies_per_batch=args.agencies_per_batch[0],
+            resolution=Resolution(step=args.step),
+        )
+    )
     started = time.perf_counter()
-    policies = expand_by_label([NamedPolicy(policy.name, policy.spec)], source,
-                               label="rightsizer.io/agency", end=end)
+    policies = expand_by_label(
+        [NamedPolicy(policy.name, policy.spec)], source, label="rightsizer.io/agency", end=end
+    )
     phases: dict[str, float] = {}
 
     def progress(done: int, total: int) -> None:
@@ -90,16 +120,20 @@ def child(args: argparse.Namespace) -> None:
     reports = evaluate_policies(policies, source, end=end, progress=progress)
     wall = time.perf_counter() - started
     collected = phases.get("collected", started) - started
-    print(json.dumps({
-        "wall": wall,
-        "prometheusWall": collected,  # until the last query answered (queries run in parallel)
-        "prometheusSum": source.query_seconds,
-        "ours": wall - collected,  # assembly, scoring, rules, recommendations, reports
-        "queries": source.queries,
-        "peakMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "workloads": sum(len(r.workloads) for r in reports),
-        "complete": all(r.complete for r in reports),
-    }))
+    print(
+        json.dumps(
+            {
+                "wall": wall,
+                "prometheusWall": collected,  # until the last query answered (in parallel)
+                "prometheusSum": source.query_seconds,
+                "ours": wall - collected,  # assembly, scoring, rules, recommendations, reports
+                "queries": source.queries,
+                "peakMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "workloads": sum(len(r.workloads) for r in reports),
+                "complete": all(r.complete for r in reports),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
