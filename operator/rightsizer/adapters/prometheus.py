@@ -104,18 +104,30 @@ class PrometheusSource:
         return [(row["metric"], _number(row["value"][1])) for row in result]
 
     def query_days(self, expr: str, *, start: datetime, end: datetime) -> Ranged:
-        result = self._call(
+        return self.query_range(expr, start=start, end=end, step_seconds=int(DAY))
+
+    def query_range(
+        self, expr: str, *, start: datetime, end: datetime, step_seconds: int
+    ) -> Ranged:
+        result = self.query_range_rows(expr, start=start, end=end, step_seconds=step_seconds)
+        return [
+            (row["metric"], [(float(t), _number(v)) for t, v in row["values"]]) for row in result
+        ]
+
+    def query_range_rows(
+        self, expr: str, *, start: datetime, end: datetime, step_seconds: int
+    ) -> list[dict[str, Any]]:
+        """The raw result rows ({"metric": labels, "values": [[t, "v"], ...]})."""
+        rows: list[dict[str, Any]] = self._call(
             lambda: self._client.custom_query_range(
                 expr,
                 start_time=start,
                 end_time=end,
-                step=str(int(DAY)),
+                step=str(step_seconds),
                 params=dict(self.config.extra_params),
             )
         )
-        return [
-            (row["metric"], [(float(t), _number(v)) for t, v in row["values"]]) for row in result
-        ]
+        return rows
 
     def _call(self, send: Callable[[], Any]) -> Any:
         """Send one query; every failure becomes a SourceUnavailable with a plain reason."""

@@ -1,0 +1,364 @@
+"""The backtest: what a policy would have done, replayed on history, beside the references.
+
+At each step time t the policy is evaluated exactly as the operator would (the same PromQL,
+at time t: no sample after t is read), its decisions taken with the real safety rules
+(notice, cooldown, caps, windows) against the requests it would have set so far, and the
+next step's real usage replayed against those requests. The references are computed from the
+raw samples before t (the oracle from the replay window itself).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from rightsizer.adapters.history import PodSeries, UsageHistory, fetch_history
+from rightsizer.adapters.prometheus import PrometheusSource
+from rightsizer.backtest import references
+from rightsizer.backtest.ledger import Ledger, Replay, StrategyResult, summarise
+from rightsizer.backtest.references import Floats
+from rightsizer.core.decision import WorkloadState, cap_changes, decide
+from rightsizer.core.evaluation import evaluate_workload
+from rightsizer.core.model import ContainerResources, Resource, Workload
+from rightsizer.ports import Collection, SourceUnavailable
+from rightsizer.service import NamedPolicy, collection_request, resolve_namespaces
+
+Progress = Callable[[int, int], None]
+Requests = dict[tuple[str, Resource], float | None]  # (container, resource) -> value
+
+
+@dataclass
+class _Simulated:
+    """What the policy would have set by now, per workload: requests, limits, state."""
+
+    requests: dict[str, Requests] = field(default_factory=dict)
+    limits: dict[str, Requests] = field(default_factory=dict)
+    states: dict[str, WorkloadState] = field(default_factory=dict)
+    previous: dict[tuple[str, str], dict[str, float | None]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    start: datetime
+    end: datetime
+    step_seconds: int
+    steps: int
+    rows: list[StrategyResult]
+    queries: int
+
+
+def run_backtest(
+    policies: Sequence[NamedPolicy],
+    source: PrometheusSource,
+    *,
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    resolution_seconds: int = 600,
+    progress: Progress | None = None,
+) -> BacktestResult:
+    """Replay each policy (one agency each) from ``start`` to ``end`` in steps of ``step``.
+    Money uses the first policy's price catalogue."""
+    if not policies:
+        raise ValueError("no policy to backtest")
+    all_namespaces = resolve_namespaces(policies, source, end=end)
+    histories = {}
+    for policy, namespaces in zip(policies, all_namespaces, strict=True):
+        if not namespaces:
+            raise SourceUnavailable(f"{policy.name}: no namespace matches the policy")
+        window = timedelta(seconds=policy.spec.window_seconds)
+        histories[policy.name] = fetch_history(
+            source, namespaces, start=start - window, end=end, resolution_seconds=resolution_seconds
+        )
+    ledger, simulated = Ledger(), _Simulated()
+    requests = [collection_request(p, ns) for p, ns in zip(policies, all_namespaces, strict=True)]
+    times = _steps(start, end, step)
+    for index, moment in enumerate(times):
+        replay_end = min(moment + step, end)
+        collections = source.collect(requests, end=moment)
+        for policy, collected in zip(policies, collections, strict=True):
+            if isinstance(collected, SourceUnavailable):
+                raise collected
+            _step(
+                policy,
+                collected,
+                histories[policy.name],
+                ledger,
+                simulated,
+                moment=moment,
+                replay_end=replay_end,
+                window=timedelta(seconds=policy.spec.window_seconds),
+            )
+        if progress:
+            progress(index + 1, len(times))
+    seconds = (end - start).total_seconds()
+    rows = summarise(ledger, seconds=seconds, prices=policies[0].spec.prices)
+    return BacktestResult(
+        start=start,
+        end=end,
+        step_seconds=int(step.total_seconds()),
+        steps=len(times),
+        rows=rows,
+        queries=source.queries,
+    )
+
+
+def _steps(start: datetime, end: datetime, step: timedelta) -> list[datetime]:
+    found, moment = [], start
+    while moment < end:
+        found.append(moment)
+        moment += step
+    return found
+
+
+def _step(
+    policy: NamedPolicy,
+    collected: Collection,
+    history: UsageHistory,
+    ledger: Ledger,
+    simulated: _Simulated,
+    *,
+    moment: datetime,
+    replay_end: datetime,
+    window: timedelta,
+) -> None:
+    spec = policy.spec
+    workloads = {
+        o.workload.ref.key: _as_simulated(o.workload, simulated) for o in collected.observations
+    }
+    decisions = []
+    for observation in collected.observations:
+        key = observation.workload.ref.key
+        evaluation = evaluate_workload(workloads[key], observation.usage, spec)
+        decisions.append(
+            decide(
+                evaluation,
+                workloads[key],
+                simulated.states.get(key, WorkloadState()),
+                policy=spec,
+                policy_name=policy.name,
+                mode="apply",
+                now=moment,
+            )
+        )
+    for decision in cap_changes(decisions, spec.safety.max_changes_per_evaluation):
+        simulated.states[decision.workload] = decision.state
+        for change in decision.changes:
+            simulated.requests[decision.workload][(change.container, change.resource)] = (
+                change.request_to
+            )
+            simulated.limits[decision.workload][(change.container, change.resource)] = (
+                change.limit_to
+            )
+        scopes = _scopes(policy, workloads[decision.workload])
+        for _ in {change.container for change in decision.changes}:
+            ledger.count_change("policy", scopes)  # per container, as for the references
+    grid = history.grid
+    first, now_index, last = (
+        grid.index(moment - window),
+        grid.index(moment),
+        grid.index(replay_end),
+    )
+    for observation in collected.observations:
+        real = observation.workload
+        _replay_workload(
+            real,
+            workloads[real.ref.key],
+            history,
+            ledger,
+            simulated,
+            scopes=_scopes(policy, real),
+            indexes=(first, now_index, last),
+            seconds=(replay_end - moment).total_seconds(),
+            now=moment.timestamp(),
+            grid_start=grid.start,
+            grid_step=grid.step,
+        )
+
+
+def _as_simulated(workload: Workload, simulated: _Simulated) -> Workload:
+    """The workload with the requests and limits the policy would have set by now."""
+    key = workload.ref.key
+    requests = simulated.requests.setdefault(key, {})
+    limits = simulated.limits.setdefault(key, {})
+    containers = []
+    resources: tuple[Resource, ...] = ("cpu", "memory")
+    for container in workload.containers:
+        new_requests = dict(container.requests)
+        new_limits = dict(container.limits)
+        for resource in resources:
+            slot = (container.name, resource)
+            if slot not in requests:
+                requests[slot] = container.requests.get(resource)
+                limits[slot] = container.limits.get(resource)
+            request, limit = requests[slot], limits[slot]
+            if request is not None:
+                new_requests[resource] = request
+            if limit is None:
+                new_limits.pop(resource, None)
+            else:
+                new_limits[resource] = limit
+        containers.append(
+            container.model_copy(update={"requests": new_requests, "limits": new_limits})
+        )
+    return workload.model_copy(update={"containers": tuple(containers)})
+
+
+def _scopes(policy: NamedPolicy, workload: Workload) -> tuple[str, ...]:
+    agency = policy.spec.agency
+    return (
+        "total",
+        f"agency:{agency}",
+        f"project:{agency}/{workload.project or '(none)'}",
+        f"workload:{workload.ref.key}",
+    )
+
+
+def _replay_workload(
+    real: Workload,
+    sim: Workload,
+    history: UsageHistory,
+    ledger: Ledger,
+    simulated: _Simulated,
+    *,
+    scopes: tuple[str, ...],
+    indexes: tuple[int, int, int],
+    seconds: float,
+    now: float,
+    grid_start: float,
+    grid_step: int,
+) -> None:
+    first, now_index, last = indexes
+    sim_by_name = {c.name: c for c in sim.containers}
+    for container in real.containers:
+        pods = history.containers.get((real.ref, container.name))
+        if not pods or not container.in_template:
+            continue
+        train = _window(pods, first, now_index, grid_start, grid_step)
+        cpu, memory = _values(pods, now_index, last)
+        replay = Replay(
+            workload=real.ref.key,
+            scopes=scopes,
+            cpu=cpu,
+            memory=memory,
+            real_cpu=container.requests.get("cpu"),
+            real_memory=container.requests.get("memory"),
+            replicas=real.replicas,
+            seconds=seconds,
+        )
+        policy_side = sim_by_name[container.name]
+        ledger.record(
+            "policy",
+            replay,
+            cpu=policy_side.requests.get("cpu"),
+            memory=policy_side.requests.get("memory"),
+            memory_limit=policy_side.limits.get("memory"),
+        )
+        _references(container, train, replay, ledger, simulated, now=now)
+
+
+@dataclass(frozen=True)
+class _Training:
+    cpu_times: Floats
+    cpu: Floats
+    memory_times: Floats
+    memory: Floats
+
+
+def _window(
+    pods: Sequence[PodSeries], first: int, last: int, grid_start: float, grid_step: int
+) -> _Training:
+    cpu_parts, cpu_times, memory_parts, memory_times = [], [], [], []
+    for pod in pods:
+        cpu, memory = pod.window(first, last)
+        start = max(first, pod.offset)
+        stamps = grid_start + (start + np.arange(cpu.size)) * grid_step
+        cpu_parts.append(cpu)
+        memory_parts.append(memory)
+        cpu_times.append(stamps)
+        memory_times.append(stamps)
+    cpu_all, memory_all = np.concatenate(cpu_parts), np.concatenate(memory_parts)
+    cpu_stamps, memory_stamps = np.concatenate(cpu_times), np.concatenate(memory_times)
+    cpu_ok, memory_ok = ~np.isnan(cpu_all), ~np.isnan(memory_all)
+    return _Training(
+        cpu_stamps[cpu_ok],
+        cpu_all[cpu_ok].astype(np.float64),
+        memory_stamps[memory_ok],
+        memory_all[memory_ok].astype(np.float64),
+    )
+
+
+def _values(pods: Sequence[PodSeries], first: int, last: int) -> tuple[Floats, Floats]:
+    parts = [pod.window(first, last) for pod in pods]
+    return (
+        np.concatenate([cpu for cpu, _ in parts]).astype(np.float64),
+        np.concatenate([memory for _, memory in parts]).astype(np.float64),
+    )
+
+
+def _references(
+    container: ContainerResources,
+    train: _Training,
+    replay: Replay,
+    ledger: Ledger,
+    simulated: _Simulated,
+    *,
+    now: float,
+) -> None:
+    ratio = _limit_ratio(container)
+    day_times, day_peaks = references.daily_peaks(train.memory_times, train.memory)
+    cpu_replay, memory_replay = (
+        replay.cpu[~np.isnan(replay.cpu)],
+        replay.memory[~np.isnan(replay.memory)],
+    )
+    targets = {
+        "vpa-like": references.vpa_like(train.cpu_times, train.cpu, day_times, day_peaks, now=now),
+        "krr-like": references.krr_like(train.cpu, train.memory),
+        "oracle": references.oracle(cpu_replay, memory_replay),
+    }
+    for strategy, (cpu, memory) in targets.items():
+        limit = None
+        if memory is not None:
+            limit = (
+                memory
+                if strategy == "krr-like"
+                else (memory * ratio if ratio is not None and strategy == "vpa-like" else None)
+            )
+        ledger.record(strategy, replay, cpu=cpu, memory=memory, memory_limit=limit)
+        _count_reference_change(
+            strategy, container, replay, ledger, simulated, targets=(cpu, memory)
+        )
+
+
+def _limit_ratio(container: ContainerResources) -> float | None:
+    request, limit = container.requests.get("memory"), container.limits.get("memory")
+    return limit / request if request and limit else None
+
+
+def _count_reference_change(
+    strategy: str,
+    container: ContainerResources,
+    replay: Replay,
+    ledger: Ledger,
+    simulated: _Simulated,
+    *,
+    targets: tuple[float | None, float | None],
+    threshold: float = 0.10,
+) -> None:
+    """A reference 'changes' a workload when a target moves by 10% or more."""
+    key = (replay.workload + "/" + container.name, strategy)
+    before = simulated.previous.get(key) or {
+        "cpu": container.requests.get("cpu"),
+        "memory": container.requests.get("memory"),
+    }
+    now = {"cpu": targets[0], "memory": targets[1]}
+    moved = any(
+        old is not None and new is not None and abs(new - old) >= threshold * old
+        for old, new in ((before[r], now[r]) for r in ("cpu", "memory"))
+    )
+    if moved:
+        ledger.count_change(strategy, replay.scopes)
+    simulated.previous[key] = now
