@@ -1,0 +1,1 @@
+"""Backtests: what a policy would have done on history, beside reference strategies."""
