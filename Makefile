@@ -46,7 +46,7 @@ bench: install
 	$(PY) benchmarks/scale.py
 
 crds: install
-	$(PY) -m rightsizer.api.crdgen crds
+	$(PY) -m rightsizer.api.crdgen crds charts/rightsizer/crds
 
 clean:
 	rm -rf $(VENV) demo-out .mypy_cache .ruff_cache .pytest_cache
