@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=14)
     parser.add_argument("--workers", type=int, nargs="+", default=[2, 4])
     parser.add_argument("--agencies-per-batch", type=int, nargs="+", default=[1])
-    parser.add_argument("--step", default="5m")
+    parser.add_argument("--step", default="10m")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--end", help=argparse.SUPPRESS)

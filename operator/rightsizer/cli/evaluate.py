@@ -84,7 +84,7 @@ def _connection_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--agencies-per-batch", type=int, default=1, help="agencies read by one query"
     )
-    group.add_argument("--step", default="5m", help="CPU subquery resolution")
+    group.add_argument("--step", default="10m", help="CPU subquery resolution")
     group.add_argument("--rate-window", default="10m", help="CPU rate() window")
 
 
