@@ -199,27 +199,48 @@ class PrometheusSource:
     ) -> list[Collection | SourceUnavailable]:
         batches = self._batches(requests_)
         tasks = [task for index, batch in enumerate(batches) for task in self._tasks(index, batch)]
-        series = [BatchSeries() for _ in batches]
-        failures: dict[int, SourceUnavailable] = {}
-        counts = [0] * len(batches)
+        remaining = [0] * len(batches)
+        for task in tasks:
+            remaining[task.batch] += 1
+        asked = list(remaining)
+        series: dict[int, BatchSeries] = {index: BatchSeries() for index in range(len(batches))}
+        outcome: dict[int, SourceUnavailable | list[Collection]] = {}
         done = 0
         with ThreadPoolExecutor(max_workers=max(1, self.config.workers)) as pool:
             futures = {
                 pool.submit(self._run, task, batches[task.batch], end): task for task in tasks
             }
             for future in as_completed(futures):
-                task = futures[future]
-                counts[task.batch] += 1
+                index = futures[future].batch
                 try:
-                    _store(series[task.batch], task, future.result())
+                    if index not in outcome:
+                        _store(series[index], futures[future], future.result())
                 except SourceUnavailable as error:
-                    failures.setdefault(task.batch, error)
+                    outcome[index] = error
+                    series.pop(index, None)
+                remaining[index] -= 1
+                if remaining[index] == 0 and index not in outcome:
+                    # assembled as soon as its last query answers: raw series are let go
+                    outcome[index] = self._assemble(
+                        batches[index], series.pop(index), asked=asked[index], end=end
+                    )
                 done += 1
                 if progress:
                     progress(done, len(tasks))
-        return self._results(
-            requests_, batches=batches, series=series, failures=failures, counts=counts, end=end
-        )
+        return _in_order(requests_, batches, outcome)
+
+    def _assemble(
+        self, batch: list[CollectionRequest], series: BatchSeries, *, asked: int, end: datetime
+    ) -> list[Collection]:
+        share = math.ceil(asked / max(1, len(batch)))
+        return [
+            Collection(
+                key=request.key,
+                observations=tuple(assemble(series, request, end=end)),
+                queries=share,
+            )
+            for request in batch
+        ]
 
     def _batches(self, requests_: Sequence[CollectionRequest]) -> list[list[CollectionRequest]]:
         groups: dict[tuple[object, ...], list[CollectionRequest]] = {}
@@ -280,34 +301,24 @@ class PrometheusSource:
             return self.query_days(task.expr, start=start, end=end)
         return self.query(task.expr, at=end)
 
-    def _results(
-        self,
-        requests_: Sequence[CollectionRequest],
-        *,
-        batches: list[list[CollectionRequest]],
-        series: list[BatchSeries],
-        failures: dict[int, SourceUnavailable],
-        counts: list[int],
-        end: datetime,
-    ) -> list[Collection | SourceUnavailable]:
-        where = {id(request): index for index, batch in enumerate(batches) for request in batch}
-        results: list[Collection | SourceUnavailable] = []
-        for request in requests_:
-            index = where.get(id(request))
-            if index is None:
-                results.append(Collection(key=request.key, observations=(), queries=0))
-            elif index in failures:
-                results.append(failures[index])
-            else:
-                share = max(1, len(batches[index]))
-                results.append(
-                    Collection(
-                        key=request.key,
-                        observations=tuple(assemble(series[index], request, end=end)),
-                        queries=math.ceil(counts[index] / share),
-                    )
-                )
-        return results
+
+def _in_order(
+    requests_: Sequence[CollectionRequest],
+    batches: list[list[CollectionRequest]],
+    outcome: dict[int, SourceUnavailable | list[Collection]],
+) -> list[Collection | SourceUnavailable]:
+    """One result per request, in the order asked (requests without namespaces: empty)."""
+    found: dict[int, Collection | SourceUnavailable] = {}
+    for index, batch in enumerate(batches):
+        result = outcome[index]
+        for position, request in enumerate(batch):
+            found[id(request)] = (
+                result if isinstance(result, SourceUnavailable) else (result[position])
+            )
+    return [
+        found.get(id(request), Collection(key=request.key, observations=(), queries=0))
+        for request in requests_
+    ]
 
 
 def _store(series: BatchSeries, task: _Task, rows: Any) -> None:
