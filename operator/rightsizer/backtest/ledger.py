@@ -49,9 +49,22 @@ class Replay:
     seconds: float
 
 
+@dataclass(frozen=True)
+class TraceLine:
+    """What one strategy requested for one container at one step (for audits and tests)."""
+
+    step: float  # unix seconds
+    strategy: str
+    workload: str
+    container: str
+    cpu: float | None
+    memory: float | None
+
+
 @dataclass
 class Ledger:
     tallies: dict[tuple[str, str], Tally] = field(default_factory=dict)
+    trace: list[TraceLine] = field(default_factory=list)
 
     def tally(self, strategy: str, scope: str) -> Tally:
         return self.tallies.setdefault((strategy, scope), Tally())

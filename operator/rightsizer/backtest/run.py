@@ -18,7 +18,7 @@ import numpy as np
 from rightsizer.adapters.history import PodSeries, UsageHistory, fetch_history
 from rightsizer.adapters.prometheus import PrometheusSource
 from rightsizer.backtest import references
-from rightsizer.backtest.ledger import Ledger, Replay, StrategyResult, summarise
+from rightsizer.backtest.ledger import Ledger, Replay, StrategyResult, TraceLine, summarise
 from rightsizer.backtest.references import Floats
 from rightsizer.core.decision import WorkloadState, cap_changes, decide
 from rightsizer.core.evaluation import evaluate_workload
@@ -48,6 +48,7 @@ class BacktestResult:
     steps: int
     rows: list[StrategyResult]
     queries: int
+    trace: list[TraceLine]
 
 
 def run_backtest(
@@ -103,6 +104,7 @@ def run_backtest(
         steps=len(times),
         rows=rows,
         queries=source.queries,
+        trace=ledger.trace,
     )
 
 
@@ -328,6 +330,16 @@ def _references(
                 else (memory * ratio if ratio is not None and strategy == "vpa-like" else None)
             )
         ledger.record(strategy, replay, cpu=cpu, memory=memory, memory_limit=limit)
+        ledger.trace.append(
+            TraceLine(
+                step=now,
+                strategy=strategy,
+                workload=replay.workload,
+                container=container.name,
+                cpu=cpu,
+                memory=memory,
+            )
+        )
         _count_reference_change(
             strategy, container, replay, ledger, simulated, targets=(cpu, memory)
         )

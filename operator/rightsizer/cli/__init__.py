@@ -1,4 +1,4 @@
-"""`rightsizer evaluate | validate | simulate | demo | revert`: the core from the command line.
+"""`rightsizer evaluate | validate | backtest | simulate | demo | revert`: the command line.
 
 Exit codes (stable, for pipelines):
   0  done; every agency evaluated completely
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rightsizer.cli import demo, revert
+from rightsizer.cli import backtest, demo, revert
 from rightsizer.cli.evaluate import add_evaluate_arguments, run_validate
 
 
@@ -40,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     simulation = commands.add_parser("simulate", help="write a synthetic government cloud")
     simulate.add_arguments(simulation)
     simulation.set_defaults(run=simulate.run)
+    backtest.add_arguments(
+        commands.add_parser(
+            "backtest", help="replay a policy on history, beside reference strategies"
+        )
+    )
     demo.add_arguments(commands.add_parser("demo", help="the whole thing on a synthetic cloud"))
     revert.add_arguments(
         commands.add_parser(

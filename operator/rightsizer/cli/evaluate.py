@@ -41,7 +41,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         help="use each policy as a template: one agency per value of this "
         "namespace label (e.g. rightsizer.io/agency)",
     )
-    parser.add_argument("--at", type=_timestamp, help="evaluation time, ISO 8601 (default: now)")
+    parser.add_argument("--at", type=timestamp, help="evaluation time, ISO 8601 (default: now)")
     parser.add_argument(
         "--format",
         choices=["table", "json", "csv", "markdown", "html"],
@@ -67,11 +67,11 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         "--fail-under", type=float, metavar="SCORE", help="exit 4 when an agency scores below SCORE"
     )
     parser.add_argument("--no-progress", action="store_true")
-    _connection_arguments(parser)
+    add_connection_arguments(parser)
     parser.set_defaults(run=run_evaluate)
 
 
-def _connection_arguments(parser: argparse.ArgumentParser) -> None:
+def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("Prometheus connection")
     group.add_argument("--bearer-token-file", type=Path)
     group.add_argument("--basic-auth-file", type=Path, help="a file holding user:password")
@@ -84,11 +84,11 @@ def _connection_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--agencies-per-batch", type=int, default=1, help="agencies read by one query"
     )
-    group.add_argument("--step", default="10m", help="CPU subquery resolution")
+    group.add_argument("--cpu-step", default="10m", help="CPU subquery resolution")
     group.add_argument("--rate-window", default="10m", help="CPU rate() window")
 
 
-def _timestamp(text: str) -> datetime:
+def timestamp(text: str) -> datetime:
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
@@ -111,7 +111,7 @@ def prometheus_config(args: argparse.Namespace) -> PrometheusConfig:
         retries=args.retries,
         workers=args.workers,
         agencies_per_batch=args.agencies_per_batch,
-        resolution=Resolution(step=args.step, rate_window=args.rate_window),
+        resolution=Resolution(step=args.cpu_step, rate_window=args.rate_window),
     )
 
 

@@ -1,0 +1,34 @@
+"""The command line parses: every subcommand's help, and the exit codes of validate."""
+
+from pathlib import Path
+
+import pytest
+
+from rightsizer.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    "command", ["evaluate", "validate", "backtest", "simulate", "demo", "revert"]
+)
+def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main([command, "--help"])
+    assert done.value.code == 0
+    assert "usage: rightsizer" in capsys.readouterr().out
+
+
+def test_validate_accepts_the_shipped_policies(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(ROOT / "policies")]) == 0
+    assert capsys.readouterr().out.count("valid:") == 3
+
+
+def test_validate_exits_2_with_the_field_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: rightsizer.io/v1alpha1\nkind: EfficiencyPolicy\n"
+                   "metadata: {name: x}\nspec: {agency: x, namespaces: [a], window: 2w2d}\n")
+    assert main(["validate", str(bad)]) == 2
+    assert "spec.window: '2w2d' is not a duration" in capsys.readouterr().err
