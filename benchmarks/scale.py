@@ -111,22 +111,16 @@ def child(args: argparse.Namespace) -> None:
     policies = expand_by_label(
         [NamedPolicy(policy.name, policy.spec)], source, label="rightsizer.io/agency", end=end
     )
-    phases: dict[str, float] = {}
-
-    def progress(done: int, total: int) -> None:
-        if done == total:
-            phases["collected"] = time.perf_counter()
-
-    reports = evaluate_policies(policies, source, end=end, progress=progress)
+    reports = evaluate_policies(policies, source, end=end)
     wall = time.perf_counter() - started
-    collected = phases.get("collected", started) - started
+    in_prometheus = union_seconds(source.query_spans)
     print(
         json.dumps(
             {
                 "wall": wall,
-                "prometheusWall": collected,  # until the last query answered (in parallel)
+                "prometheusWall": in_prometheus,  # while at least one query was in flight
                 "prometheusSum": source.query_seconds,
-                "ours": wall - collected,  # assembly, scoring, rules, recommendations, reports
+                "ours": wall - in_prometheus,  # assembly, scoring, rules, recommendations
                 "queries": source.queries,
                 "peakMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "workloads": sum(len(r.workloads) for r in reports),
@@ -134,6 +128,16 @@ def child(args: argparse.Namespace) -> None:
             }
         )
     )
+
+
+def union_seconds(spans: list[tuple[float, float]]) -> float:
+    """The length of the union of time intervals."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
 
 
 if __name__ == "__main__":

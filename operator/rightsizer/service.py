@@ -21,6 +21,8 @@ from rightsizer.ports import (
     UsageSource,
 )
 
+CHUNK = 50  # agencies collected and evaluated together
+
 
 @dataclass(frozen=True)
 class NamedPolicy:
@@ -42,11 +44,31 @@ def evaluate_policies(
     except SourceUnavailable as error:
         return [failed_agency_report(p.name, p.spec, end=end, error=str(error)) for p in policies]
     requests = [collection_request(p, ns) for p, ns in zip(policies, namespaces, strict=True)]
-    results = source.collect(requests, end=end, progress=progress)
-    return [
-        report_for(policy, result, end=end, namespaces=request.namespaces)
-        for policy, request, result in zip(policies, requests, results, strict=True)
-    ]
+    reports: list[AgencyReport] = []
+    for first in range(0, len(policies), CHUNK):
+        # a chunk at a time: its observations are let go once evaluated (bounded memory)
+        chunk = slice(first, first + CHUNK)
+        results = source.collect(
+            requests[chunk], end=end, progress=_offset(progress, first, len(policies))
+        )
+        reports.extend(
+            report_for(policy, result, end=end, namespaces=request.namespaces)
+            for policy, request, result in zip(
+                policies[chunk], requests[chunk], results, strict=True
+            )
+        )
+    return reports
+
+
+def _offset(progress: Progress | None, first: int, total: int) -> Progress | None:
+    """Progress of a chunk's queries as progress over all agencies."""
+    if progress is None:
+        return None
+
+    def report(done: int, tasks: int) -> None:
+        progress(first + round(done / max(tasks, 1) * min(CHUNK, total - first)), total)
+
+    return report
 
 
 def evaluate_agency(policy: NamedPolicy, source: UsageSource, *, end: datetime) -> AgencyReport:

@@ -68,6 +68,7 @@ class PrometheusSource:
         self._lock = threading.Lock()
         self.queries = 0
         self.query_seconds = 0.0  # summed latency of every query (for benchmarks)
+        self.query_spans: list[tuple[float, float]] = []  # (start, end) of every query
         headers = dict(config.headers)
         if config.bearer_token:
             headers["Authorization"] = f"Bearer {config.bearer_token}"
@@ -150,8 +151,10 @@ class PrometheusSource:
                 f"Prometheus unreachable at {self.config.url}: {_root_cause(error)}"
             ) from error
         finally:
+            finished = time.perf_counter()
             with self._lock:
-                self.query_seconds += time.perf_counter() - started
+                self.query_seconds += finished - started
+                self.query_spans.append((started, finished))
 
     # -- UsageSource -----------------------------------------------------------------------
     def namespaces_matching(
