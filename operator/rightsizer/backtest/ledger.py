@@ -18,7 +18,7 @@ from rightsizer.backtest.references import Floats
 from rightsizer.core.policy import PriceCatalogue
 from rightsizer.core.savings import Amounts, monthly_cost
 
-STRATEGIES = ("policy", "vpa-like", "krr-like", "oracle")
+STRATEGIES = ("policy", "estimator", "vpa-like", "krr-like", "oracle")
 
 
 @dataclass

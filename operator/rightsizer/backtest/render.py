@@ -19,7 +19,13 @@ from rightsizer.backtest.run import BacktestResult
 from rightsizer.core.savings import display_money
 from rightsizer.reports.charts import Bar, bar_chart
 
-COLOURS = {"policy": "#1f77b4", "vpa-like": "#ff7f0e", "krr-like": "#2ca02c", "oracle": "#7f7f7f"}
+COLOURS = {
+    "policy": "#1f77b4",
+    "estimator": "#9467bd",
+    "vpa-like": "#ff7f0e",
+    "krr-like": "#2ca02c",
+    "oracle": "#7f7f7f",
+}
 LABELS = {
     "policy": "this policy",
     "vpa-like": "VPA-like (reference)",

@@ -21,8 +21,10 @@ from rightsizer.backtest import references
 from rightsizer.backtest.ledger import Ledger, Replay, StrategyResult, TraceLine, summarise
 from rightsizer.backtest.references import Floats
 from rightsizer.core.decision import WorkloadState, cap_changes, decide
+from rightsizer.core.estimators import EstimationFacts, build_estimator
 from rightsizer.core.evaluation import evaluate_workload
-from rightsizer.core.model import ContainerResources, Resource, Workload
+from rightsizer.core.model import ContainerResources, Resource, UsageSummary, Workload
+from rightsizer.core.policy import PolicySpec
 from rightsizer.ports import Collection, SourceUnavailable
 from rightsizer.service import NamedPolicy, collection_request, resolve_namespaces
 
@@ -166,6 +168,10 @@ def _step(
     )
     for observation in collected.observations:
         real = observation.workload
+        estimates = _estimates(spec, observation.usage, real)
+        ledger_changes = _estimator_changes(estimates, simulated, real)
+        for _ in range(ledger_changes):
+            ledger.count_change("estimator", _scopes(policy, real))
         _replay_workload(
             real,
             workloads[real.ref.key],
@@ -173,12 +179,76 @@ def _step(
             ledger,
             simulated,
             scopes=_scopes(policy, real),
+            estimates=estimates,
             indexes=(first, now_index, last),
             seconds=(replay_end - moment).total_seconds(),
             now=moment.timestamp(),
             grid_start=grid.start,
             grid_step=grid.step,
         )
+
+
+def _estimates(
+    spec: PolicySpec, usage: UsageSummary, workload: Workload
+) -> dict[str, tuple[float | None, float | None]]:
+    """The policy's estimator alone, per container: no rules, no step, no minimum change."""
+    found: dict[str, tuple[float | None, float | None]] = {}
+    for container in workload.containers:
+        measured = usage.containers.get(container.name)
+        targets: list[float | None] = []
+        for resource in ("cpu", "memory"):
+            stats = measured.resources.get(resource) if measured else None
+            if stats is None or measured is None:
+                targets.append(None)
+                continue
+            facts = EstimationFacts(
+                resource=resource,
+                stats=stats,
+                current_limit=container.limits.get(resource),
+                oom_kills=measured.oom_kills,
+                oom_memory=measured.oom_memory,
+            )
+            estimate = build_estimator(spec.recommendation, resource).estimate(facts)
+            targets.append(None if estimate is None else estimate.value)
+        found[container.name] = (targets[0], targets[1])
+    return found
+
+
+def _estimator_changes(
+    estimates: dict[str, tuple[float | None, float | None]],
+    simulated: _Simulated,
+    workload: Workload,
+) -> int:
+    """Containers whose ungated estimate moved by 10% or more since the previous step."""
+    by_name = {c.name: c for c in workload.containers}
+    return sum(
+        _moved(simulated, f"{workload.ref.key}/{name}", "estimator", by_name.get(name), targets)
+        for name, targets in estimates.items()
+    )
+
+
+def _moved(
+    simulated: _Simulated,
+    container_key: str,
+    strategy: str,
+    container: ContainerResources | None,
+    targets: tuple[float | None, float | None],
+    *,
+    threshold: float = 0.10,
+) -> bool:
+    """Did the strategy's target move by ``threshold`` or more since its previous one (or
+    from the real request, the first time)? Remembers the new targets."""
+    key = (container_key, strategy)
+    before = simulated.previous.get(key) or {
+        "cpu": container.requests.get("cpu") if container else None,
+        "memory": container.requests.get("memory") if container else None,
+    }
+    now = {"cpu": targets[0], "memory": targets[1]}
+    simulated.previous[key] = now
+    return any(
+        old is not None and new is not None and abs(new - old) >= threshold * old
+        for old, new in ((before[r], now[r]) for r in ("cpu", "memory"))
+    )
 
 
 def _as_simulated(workload: Workload, simulated: _Simulated) -> Workload:
@@ -227,6 +297,7 @@ def _replay_workload(
     simulated: _Simulated,
     *,
     scopes: tuple[str, ...],
+    estimates: dict[str, tuple[float | None, float | None]],
     indexes: tuple[int, int, int],
     seconds: float,
     now: float,
@@ -252,14 +323,53 @@ def _replay_workload(
             seconds=seconds,
         )
         policy_side = sim_by_name[container.name]
-        ledger.record(
+        _record(
+            ledger,
             "policy",
             replay,
+            container.name,
+            now=now,
             cpu=policy_side.requests.get("cpu"),
             memory=policy_side.requests.get("memory"),
             memory_limit=policy_side.limits.get("memory"),
         )
+        cpu_estimate, memory_estimate = estimates.get(container.name, (None, None))
+        ratio = _limit_ratio(container)
+        _record(
+            ledger,
+            "estimator",
+            replay,
+            container.name,
+            now=now,
+            cpu=cpu_estimate,
+            memory=memory_estimate,
+            memory_limit=memory_estimate * ratio if memory_estimate and ratio else None,
+        )
         _references(container, train, replay, ledger, simulated, now=now)
+
+
+def _record(
+    ledger: Ledger,
+    strategy: str,
+    replay: Replay,
+    container: str,
+    *,
+    now: float,
+    cpu: float | None,
+    memory: float | None,
+    memory_limit: float | None,
+) -> None:
+    ledger.record(strategy, replay, cpu=cpu, memory=memory, memory_limit=memory_limit)
+    ledger.trace.append(
+        TraceLine(
+            step=now,
+            strategy=strategy,
+            workload=replay.workload,
+            container=container,
+            cpu=cpu,
+            memory=memory,
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -329,48 +439,22 @@ def _references(
                 if strategy == "krr-like"
                 else (memory * ratio if ratio is not None and strategy == "vpa-like" else None)
             )
-        ledger.record(strategy, replay, cpu=cpu, memory=memory, memory_limit=limit)
-        ledger.trace.append(
-            TraceLine(
-                step=now,
-                strategy=strategy,
-                workload=replay.workload,
-                container=container.name,
-                cpu=cpu,
-                memory=memory,
-            )
+        _record(
+            ledger,
+            strategy,
+            replay,
+            container.name,
+            now=now,
+            cpu=cpu,
+            memory=memory,
+            memory_limit=limit,
         )
-        _count_reference_change(
-            strategy, container, replay, ledger, simulated, targets=(cpu, memory)
-        )
+        if _moved(
+            simulated, f"{replay.workload}/{container.name}", strategy, container, (cpu, memory)
+        ):
+            ledger.count_change(strategy, replay.scopes)
 
 
 def _limit_ratio(container: ContainerResources) -> float | None:
     request, limit = container.requests.get("memory"), container.limits.get("memory")
     return limit / request if request and limit else None
-
-
-def _count_reference_change(
-    strategy: str,
-    container: ContainerResources,
-    replay: Replay,
-    ledger: Ledger,
-    simulated: _Simulated,
-    *,
-    targets: tuple[float | None, float | None],
-    threshold: float = 0.10,
-) -> None:
-    """A reference 'changes' a workload when a target moves by 10% or more."""
-    key = (replay.workload + "/" + container.name, strategy)
-    before = simulated.previous.get(key) or {
-        "cpu": container.requests.get("cpu"),
-        "memory": container.requests.get("memory"),
-    }
-    now = {"cpu": targets[0], "memory": targets[1]}
-    moved = any(
-        old is not None and new is not None and abs(new - old) >= threshold * old
-        for old, new in ((before[r], now[r]) for r in ("cpu", "memory"))
-    )
-    if moved:
-        ledger.count_change(strategy, replay.scopes)
-    simulated.previous[key] = now
