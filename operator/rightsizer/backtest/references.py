@@ -36,7 +36,8 @@ class Histogram:
 
     def bucket(self, values: Floats) -> npt.NDArray[np.int64]:
         scaled = np.maximum(values, 0) * (self.ratio - 1) / self.first_bucket + 1
-        return np.floor(np.log(scaled) / math.log(self.ratio)).astype(np.int64)
+        # + 1e-9: a value on a bucket's edge belongs to the bucket it starts (float error)
+        return np.floor(np.log(scaled) / math.log(self.ratio) + 1e-9).astype(np.int64)
 
     def start(self, index: int) -> float:
         return self.first_bucket * (self.ratio**index - 1) / (self.ratio - 1)
