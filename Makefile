@@ -42,6 +42,13 @@ unit: install
 test: install lint
 	$(PY) -m pytest tests -q -p no:cacheprovider
 
+# End-to-end: a real kube-apiserver, etcd and controller manager on loopback (binaries from
+# scripts/build-control-plane.sh: ~14 min the first time, cached afterwards), the operator
+# as a subprocess with the Helm chart's ServiceAccount, a real Prometheus. Needs Go >= 1.25
+# for the first build.
+e2e: install
+	$(PY) -m pytest tests/e2e -q
+
 bench: install
 	$(PY) benchmarks/scale.py
 

@@ -320,6 +320,8 @@ def _still_as_read(target: ClusterWorkload, decision: Decision) -> bool:
         container = current.get(change.container)
         if container is None or container.requests.get(change.resource) != change.request_from:
             return False
+        if container.limits.get(change.resource) != change.limit_from:
+            return False  # the new limit was computed from the old one
     return True
 
 

@@ -165,8 +165,15 @@ def test_oom_upsize_skips_notice_cooldown_and_change_window() -> None:
 
 
 def test_repeated_oom_upsizes_stop_as_a_bump_loop() -> None:
+    """Three OOM upsizes in a day and it still dies at its (raised) limit: stop."""
+    spec = policy(safety={"noticeEvaluations": 1})
+    target = workload(container(cpu=2.0, memory=4 * GIB, memory_limit=8 * GIB))
+    cpu_stats, memory_stats = steady(0.3, 1.5, cpu=2.0, memory=4 * GIB, memory_peak=2.0)
+    usage = summary(target, usage_of(cpu=cpu_stats, memory=memory_stats, oom_kills=4))
+    evaluation = evaluate_workload(target, usage, spec)
     state = WorkloadState(oom_upsizes=tuple(NOW - timedelta(hours=h) for h in (1, 5, 9)))
-    decision = run(cpu=0.3, memory=0.6, oom=2, state=state)
+    decision = decide(evaluation, target, state, policy=spec, policy_name="p", mode="apply",
+                      now=NOW)
     assert decision.action == "recommend"
     assert decision.skipped == {"app/memory": "bumpLoop"}
 
@@ -185,3 +192,41 @@ def test_the_cap_keeps_oom_upsizes_first_then_the_biggest_releases() -> None:
     assert set(capped[0].skipped.values()) == {"cap"}
     assert capped[0].state.last_change is None  # as if nothing happened
     assert capped[0].state.streaks  # the notice count carries on
+
+
+def test_an_oom_kill_from_before_an_upsize_is_not_urgent_again() -> None:
+    """Killed at 8Gi (the limit then); the limit is now 12Gi: the OOM is history, so the
+    next memory upsize waits for its cooldown like any other change."""
+    spec = policy(safety={"noticeEvaluations": 1})
+    raised = workload(container(cpu=2.0, memory=6 * GIB, memory_limit=12 * GIB))
+    cpu_stats, memory_stats = steady(
+        0.3, 1.2, cpu=2.0, memory=6 * GIB, memory_peak=8 / 6
+    )  # peaked at 8Gi, the old limit
+    usage = summary(raised, usage_of(cpu=cpu_stats, memory=memory_stats, oom_kills=3))
+    evaluation = evaluate_workload(raised, usage, spec)
+    assert evaluation.oom_containers == frozenset({"app"})
+    assert evaluation.oom_at_size == frozenset()  # the peak is well below today's limit
+    state = WorkloadState(
+        last_change=NOW - timedelta(hours=1), oom_upsizes=(NOW - timedelta(hours=1),)
+    )
+    decision = decide(
+        evaluation, raised, state, policy=spec, policy_name="p", mode="apply", now=NOW
+    )
+    assert decision.changes == ()
+    assert "cooldown" in decision.skipped.values()
+
+
+def test_an_oom_kill_at_the_current_limit_is_urgent() -> None:
+    spec = policy()
+    same = workload(container(cpu=2.0, memory=6 * GIB, memory_limit=8 * GIB))
+    cpu_stats, memory_stats = steady(0.3, 1.2, cpu=2.0, memory=6 * GIB, memory_peak=8 / 6)
+    usage = summary(same, usage_of(cpu=cpu_stats, memory=memory_stats, oom_kills=1))
+    evaluation = evaluate_workload(same, usage, spec)
+    assert evaluation.oom_at_size == frozenset({"app"})
+    answered = WorkloadState(
+        last_change=NOW - timedelta(hours=1), oom_upsizes=(NOW - timedelta(hours=1),)
+    )
+    decision = decide(
+        evaluation, same, answered, policy=spec, policy_name="p", mode="apply", now=NOW
+    )
+    assert decision.urgent  # still dying at this size: upsize again at once

@@ -184,9 +184,14 @@ class KubernetesCluster:
         """Change requests (and limits) and write ``annotations`` (None removes one) in one
         conditional patch."""
         operations = resize_operations(target, changes, annotations)
-        self._patch(
-            target.ref, operations, what="resize", content_type="application/json-patch+json"
-        )
+        try:
+            self._patch(
+                target.ref, operations, what="resize", content_type="application/json-patch+json"
+            )
+        except ClusterError as error:
+            if error.status == 422:  # the API server's answer to a failed "test" op
+                raise Conflict(str(error), status=422) from error
+            raise
 
     def _patch(self, ref: WorkloadRef, body: Any, *, what: str, content_type: str) -> None:
         api = self._batch if _KINDS[ref.kind][0] == "batch" else self._apps
@@ -364,9 +369,12 @@ def resize_operations(
     if not target.annotations:
         operations.append({"op": "add", "path": "/metadata/annotations", "value": {}})
     for name, value in sorted(annotations.items()):
-        operations.append(
-            {"op": "add", "path": f"/metadata/annotations/{_pointer(name)}", "value": value}
-        )
+        path = f"/metadata/annotations/{_pointer(name)}"
+        if value is None:  # remove it (an "add" of null would leave it, as "" or null)
+            if name in target.annotations:
+                operations.append({"op": "remove", "path": path})
+            continue
+        operations.append({"op": "add", "path": path, "value": value})
     return operations
 
 

@@ -151,7 +151,7 @@ def decide(
         urgent = (
             rec.resource == "memory"
             and rec.change == "up"
-            and (container in evaluation.oom_containers)
+            and _oom_is_news(container, evaluation, base_state, policy=policy, now=now)
         )
         reason = gates.blocked(container, rec, streaks[change_key], urgent=urgent)
         if reason is not None:
@@ -168,6 +168,24 @@ def decide(
         evaluation=evaluation,
         now=now,
     )
+
+
+def _oom_is_news(
+    container: str,
+    evaluation: WorkloadEvaluation,
+    state: WorkloadState,
+    *,
+    policy: PolicySpec,
+    now: datetime,
+) -> bool:
+    """An OOM kill calls for an urgent upsize unless rightsizer already answered it: with no
+    OOM upsize in the window every kill in it is news; after one, only a container that
+    still peaks at its (raised) size is. A kill the data cannot place counts as news."""
+    if container not in evaluation.oom_containers:
+        return False
+    window_start = now - timedelta(seconds=policy.window_seconds)
+    answered = any(moment >= window_start for moment in state.oom_upsizes)
+    return not answered or container in evaluation.oom_at_size
 
 
 def _proposals(evaluation: WorkloadEvaluation) -> list[tuple[str, ResourceRecommendation]]:

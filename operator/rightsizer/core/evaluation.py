@@ -34,7 +34,8 @@ class WorkloadEvaluation(Frozen):
     added: Amounts = Amounts()  # proposed upsizes
     reclaimable: Amounts = Amounts()  # everything, when the workload is a reclaim candidate
     history_days: float = 0.0
-    oom_containers: frozenset[str] = frozenset()  # containers OOM-killed in the window
+    oom_containers: frozenset[str] = frozenset()  # OOM-killed in the window
+    oom_at_size: frozenset[str] = frozenset()  # ... with a peak at their current size
     reasons: tuple[str, ...] = ()
 
     @property
@@ -59,6 +60,7 @@ def evaluate_workload(
         requested=requested_amounts(workload, usage).scaled(scale),
         history_days=history_days(usage),
         oom_containers=frozenset(n for n, c in usage.containers.items() if c.oom_kills > 0),
+        oom_at_size=oom_at_current_size(workload, usage),
     )
     problem = data_problem(workload, usage, policy)
     if problem is not None:
@@ -151,6 +153,25 @@ def workload_action(
     if any(rec.change == "down" for rec in changes):
         return "downsize"
     return "keep"
+
+
+OOM_AT_SIZE = 0.95  # a peak within 5% of the limit (or request) is "at" it
+
+
+def oom_at_current_size(workload: Workload, usage: UsageSummary) -> frozenset[str]:
+    """Containers OOM-killed in the window whose memory peak reached their CURRENT limit
+    (the request where there is none): the size they have now still fails."""
+    current = {c.name: c.reference_limit("memory") for c in workload.containers}
+    found = set()
+    for name, measured in usage.containers.items():
+        if measured.oom_kills <= 0:
+            continue
+        stats = measured.resources.get("memory")
+        peak = max(measured.oom_memory or 0.0, (stats.stat("max") if stats else None) or 0.0)
+        size = current.get(name)
+        if size is None or peak == 0.0 or peak >= OOM_AT_SIZE * size:
+            found.add(name)  # when in doubt, the OOM counts
+    return frozenset(found)
 
 
 def history_days(usage: UsageSummary) -> float:

@@ -51,6 +51,10 @@ class ContainerResources(Frozen):
     limits: dict[Resource, float] = Field(default_factory=dict)
     in_template: bool = True  # False for injected containers (e.g. service-mesh proxies)
 
+    def reference_limit(self, resource: Resource) -> float | None:
+        """What the container may use at most: its limit, else its request."""
+        return self.limits.get(resource) or self.requests.get(resource)
+
     def reference(self, resource: Resource) -> tuple[float | None, str]:
         """What utilisation is measured against: the request, else the limit."""
         request = self.requests.get(resource)
