@@ -1,0 +1,49 @@
+"""The operator's own metrics: what one evaluation records, served over HTTP."""
+
+import socket
+import urllib.request
+from datetime import UTC, datetime
+
+from core_factories import GIB, container, policy, steady, summary, usage_of, workload
+
+from rightsizer.api.status import policy_status
+from rightsizer.core.decision import WorkloadState, decide
+from rightsizer.core.evaluation import evaluate_workload
+from rightsizer.core.report import build_agency_report
+from rightsizer.cycle import CycleResult
+from rightsizer.handlers.metrics import OperatorMetrics
+
+NOW = datetime(2026, 11, 21, 1, 0, tzinfo=UTC)
+
+
+def one_cycle() -> CycleResult:
+    spec = policy(mode="apply", safety={"noticeEvaluations": 1})
+    target = workload(container(cpu=2.0, memory=4 * GIB))
+    cpu, memory = steady(0.08, 0.1, cpu=2.0, memory=4 * GIB)
+    evaluation = evaluate_workload(target, summary(target, usage_of(cpu=cpu, memory=memory)),
+                                   spec)
+    decision = decide(evaluation, target, WorkloadState(), policy=spec, policy_name="finance",
+                      mode="apply", now=NOW)
+    report = build_agency_report("finance", spec, [evaluation], end=NOW)
+    status = policy_status(report, [decision], now=NOW, generation=1, applied=1)
+    return CycleResult(status=status, report=report, decisions=[decision], applied=1)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_an_evaluation_is_recorded_and_served_on_metrics() -> None:
+    metrics = OperatorMetrics()
+    metrics.record("finance", one_cycle(), seconds=1.5)
+    port = free_port()
+    metrics.serve(port)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    assert 'rightsizer_agency_score{agency="finance",policy="finance"}' in text
+    assert 'rightsizer_evaluations_total{policy="finance",result="Evaluated"} 1.0' in text
+    assert 'rightsizer_changes_total{policy="finance",reason="",result="applied"} 2.0' in text
+    assert 'rightsizer_savings_monthly{currency="CNY",kind="potential",policy="finance"}' in text
+    assert "rightsizer_evaluation_seconds_count" in text
