@@ -8,9 +8,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from rightsizer.adapters.files import load_policies
 from rightsizer.adapters.prometheus import PrometheusSource
-from rightsizer.api.v1alpha1 import PolicyError
 from rightsizer.backtest.run import BacktestResult, run_backtest
 from rightsizer.cli.evaluate import (
     EXIT_INVALID,
@@ -55,11 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rightsizer.backtest.render import RENDERERS
 
-    try:
-        loaded = load_policies(args.policy)
-    except PolicyError as error:
-        for problem in error.problems:
-            print(f"invalid: {problem}", file=sys.stderr)
+    loaded = read_policies(args.policy)
+    if loaded is None:
         return EXIT_INVALID
     source = PrometheusSource(prometheus_config(args))
     end = args.end or datetime.now(UTC)

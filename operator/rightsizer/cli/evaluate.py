@@ -18,7 +18,7 @@ from pathlib import Path
 from rightsizer.adapters.files import load_policies
 from rightsizer.adapters.prometheus import PrometheusConfig, PrometheusSource
 from rightsizer.adapters.promql import Resolution
-from rightsizer.api.v1alpha1 import PolicyError
+from rightsizer.api.v1alpha1 import EfficiencyPolicy, PolicyError
 from rightsizer.core.report import AgencyReport
 from rightsizer.service import NamedPolicy, evaluate_policies, expand_by_label
 
@@ -122,12 +122,19 @@ def _header(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
-def run_validate(args: argparse.Namespace) -> int:
+def read_policies(paths: Sequence[Path]) -> list[EfficiencyPolicy] | None:
+    """The policies in ``paths``, or None after printing every problem (field path: reason)."""
     try:
-        policies = load_policies(args.paths)
+        return load_policies(paths)
     except PolicyError as error:
         for problem in error.problems:
             print(f"invalid: {problem}", file=sys.stderr)
+        return None
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    policies = read_policies(args.paths)
+    if policies is None:
         return EXIT_INVALID
     for policy in policies:
         print(f"valid: {policy.name} (agency {policy.spec.agency}, mode {policy.spec.mode})")
@@ -135,11 +142,8 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    try:
-        loaded = load_policies(args.policy)
-    except PolicyError as error:
-        for problem in error.problems:
-            print(f"invalid: {problem}", file=sys.stderr)
+    loaded = read_policies(args.policy)
+    if loaded is None:
         return EXIT_INVALID
     policies = [NamedPolicy(name=p.name, spec=p.spec) for p in loaded]
     source = PrometheusSource(prometheus_config(args))
