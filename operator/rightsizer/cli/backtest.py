@@ -16,6 +16,7 @@ from rightsizer.cli.evaluate import (
     EXIT_SOURCE,
     add_connection_arguments,
     prometheus_config,
+    read_policies,
     timestamp,
 )
 from rightsizer.core.policy import duration_seconds
