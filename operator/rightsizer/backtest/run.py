@@ -161,10 +161,11 @@ def _step(
         for _ in {change.container for change in decision.changes}:
             ledger.count_change("policy", scopes)  # per container, as for the references
     grid = history.grid
+    # as PromQL at t: the evaluation sees [t - window, t]; the replay is (t, t + step]
     first, now_index, last = (
         grid.index(moment - window),
-        grid.index(moment),
-        grid.index(replay_end),
+        grid.index(moment) + 1,
+        grid.index(replay_end) + 1,
     )
     for observation in collected.observations:
         real = observation.workload
@@ -174,7 +175,7 @@ def _step(
             ledger.count_change("estimator", _scopes(policy, real))
         _replay_workload(
             real,
-            workloads[real.ref.key],
+            _as_simulated(real, simulated),  # with this step's decisions made
             history,
             ledger,
             simulated,
