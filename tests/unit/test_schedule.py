@@ -71,3 +71,12 @@ def test_jitter_is_stable_and_spreads_policies() -> None:
 )
 def test_change_windows(windows: list[str], moment: datetime, inside: bool) -> None:
     assert in_change_window(windows, moment, utc_offset="+08:00") is inside
+
+
+def test_a_failed_evaluation_is_retried_after_the_backoff_not_next_week() -> None:
+    weekly = "0 2 * * 1"
+    last = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)  # after this week's run
+    kwargs = {"offset_seconds": 0.0, "utc_offset": "+08:00", "retry_seconds": 300.0}
+    assert not is_due(weekly, last=last, now=last + timedelta(minutes=4), failed=True, **kwargs)
+    assert is_due(weekly, last=last, now=last + timedelta(minutes=5), failed=True, **kwargs)
+    assert not is_due(weekly, last=last, now=last + timedelta(days=2), failed=False, **kwargs)

@@ -128,10 +128,15 @@ def is_due(
     now: datetime,
     offset_seconds: float,
     utc_offset: str,
+    failed: bool = False,
+    retry_seconds: float = 300.0,
 ) -> bool:
-    """Due when a scheduled time (plus the policy's offset) has passed since ``last``;
-    a policy never evaluated is due at once."""
+    """Due when a scheduled time (plus the policy's offset) has passed since ``last``; a
+    policy never evaluated is due at once; one whose last evaluation failed (Prometheus or
+    the API server unreachable) is due again ``retry_seconds`` after it."""
     if last is None:
+        return True
+    if failed and now - last >= timedelta(seconds=retry_seconds):
         return True
     shifted = now - timedelta(seconds=offset_seconds)
     scheduled = previous_run(parse_cron(schedule), shifted, utc_offset=utc_offset)

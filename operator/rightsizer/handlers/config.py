@@ -40,6 +40,7 @@ class OperatorConfig:
     apply_enabled: bool = False
     tick_seconds: float = 60.0
     jitter_seconds: float = 600.0
+    retry_seconds: float = 300.0
     max_events: int = 100
     metrics_port: int = 9102
     log_format: str = "json"
@@ -63,6 +64,7 @@ class OperatorConfig:
             apply_enabled=env.get("RIGHTSIZER_APPLY_ENABLED", "") == "true",
             tick_seconds=float(env.get("RIGHTSIZER_TICK_SECONDS") or 60),
             jitter_seconds=float(env.get("RIGHTSIZER_JITTER_SECONDS") or 600),
+            retry_seconds=float(env.get("RIGHTSIZER_RETRY_SECONDS") or 300),
             max_events=int(env.get("RIGHTSIZER_MAX_EVENTS") or 100),
             metrics_port=int(env.get("RIGHTSIZER_METRICS_PORT") or 9102),
             log_format=env.get("RIGHTSIZER_LOG_FORMAT") or "json",

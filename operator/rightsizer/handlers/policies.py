@@ -119,7 +119,7 @@ def evaluate(
     if isinstance(parsed, PolicyError):
         return  # check_policy has said why; an invalid policy changes nothing
     now = datetime.now(UTC)
-    if not _due(parsed, status, meta, now=now, jitter=memo.config.jitter_seconds):
+    if not _due(parsed, status, meta, now=now, config=memo.config):
         return
     settings = CycleSettings(
         apply_enabled=memo.config.apply_enabled, max_events=memo.config.max_events
@@ -138,17 +138,29 @@ def evaluate(
     _tell(name, parsed, result, body, seconds=time.monotonic() - started)
 
 
-def _due(policy: NamedPolicy, status: Any, meta: Any, *, now: datetime, jitter: float) -> bool:
-    last_text = (status or {}).get("lastEvaluation")
+RETRYABLE = ("PrometheusUnavailable", "KubernetesUnavailable")
+
+
+def _due(
+    policy: NamedPolicy, status: Any, meta: Any, *, now: datetime, config: OperatorConfig
+) -> bool:
+    status = status or {}
+    last_text = status.get("lastEvaluation")
     last = datetime.fromisoformat(last_text.replace("Z", "+00:00")) if last_text else None
-    if (status or {}).get("observedGeneration") != meta.get("generation"):
+    if status.get("observedGeneration") != meta.get("generation"):
         return True  # a new or changed policy is evaluated at once
+    ready: dict[str, Any] = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
+    )
+    failed = ready.get("status") == "False" and ready.get("reason") in RETRYABLE
     return is_due(
         policy.spec.schedule,
         last=last,
         now=now,
-        offset_seconds=jitter_seconds(policy.name, jitter),
+        offset_seconds=jitter_seconds(policy.name, config.jitter_seconds),
         utc_offset=policy.spec.safety.timezone,
+        failed=failed,
+        retry_seconds=config.retry_seconds,
     )
 
 
