@@ -8,7 +8,6 @@ completely or reported as unavailable, never half.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -46,8 +45,8 @@ class PrometheusConfig:
     verify_tls: bool = True
     timeout: float = 120.0
     retries: int = 2
-    workers: int = 4
-    agencies_per_batch: int = 1
+    workers: int = 2  # measured: more threads only queue inside Prometheus on 2 cores
+    agencies_per_batch: int = 5  # measured best at 300 agencies (README)
     resolution: promql.Resolution = field(default_factory=promql.Resolution)
     extra_params: dict[str, str] = field(default_factory=dict)  # e.g. Thanos partial_response
 
@@ -235,14 +234,14 @@ class PrometheusSource:
     def _assemble(
         self, batch: list[CollectionRequest], series: BatchSeries, *, asked: int, end: datetime
     ) -> list[Collection]:
-        share = math.ceil(asked / max(1, len(batch)))
+        share, extra = divmod(asked, max(1, len(batch)))  # shares add up to what was asked
         return [
             Collection(
                 key=request.key,
                 observations=tuple(assemble(series, request, end=end)),
-                queries=share,
+                queries=share + (1 if position < extra else 0),
             )
-            for request in batch
+            for position, request in enumerate(batch)
         ]
 
     def _batches(self, requests_: Sequence[CollectionRequest]) -> list[list[CollectionRequest]]:

@@ -80,9 +80,9 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--insecure-skip-tls-verify", action="store_true")
     group.add_argument("--timeout", type=float, default=120.0, help="seconds per query")
     group.add_argument("--retries", type=int, default=2)
-    group.add_argument("--workers", type=int, default=4, help="queries in flight at once")
+    group.add_argument("--workers", type=int, default=2, help="queries in flight at once")
     group.add_argument(
-        "--agencies-per-batch", type=int, default=1, help="agencies read by one query"
+        "--agencies-per-batch", type=int, default=5, help="agencies read by one query"
     )
     group.add_argument("--cpu-step", default="10m", help="CPU subquery resolution")
     group.add_argument("--rate-window", default="10m", help="CPU rate() window")
