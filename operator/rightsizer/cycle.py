@@ -225,6 +225,7 @@ class _Actor:
             try:
                 self._resize(target, evaluation, decision)
                 self._event(target, "Resized", "; ".join(decision.reasons))
+                self._resize_pods(target, decision)
                 return decision
             except ClusterError as error:
                 decision = held(decision, "apiError", f"not applied: {error}")
@@ -279,6 +280,18 @@ class _Actor:
                 target = self.cluster.read(target.ref)
                 if not _still_as_read(target, decision):
                     raise Conflict(f"{target.ref} changed since it was read") from None
+
+    def _resize_pods(self, target: ClusterWorkload, decision: Decision) -> None:
+        """With ``safety.inPlaceResize``: the running pods too, never instead of the template."""
+        if not self.policy.spec.safety.in_place_resize or target.ref.kind in ("CronJob", "Job"):
+            return
+        try:
+            count = self.cluster.resize_pods(target, decision.changes)
+        except ClusterError as error:
+            self.failures.append(f"{target.ref}: pods not resized in place: {error}")
+            return
+        if count:
+            self._event(target, "ResizedInPlace", f"{count} running pods resized in place")
 
     def _revert(self, target: ClusterWorkload, decision: Decision) -> Decision:
         try:

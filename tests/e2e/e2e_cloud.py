@@ -192,6 +192,7 @@ def render_chart(cp: ControlPlane, *, apply_enabled: bool) -> list[dict[str, Any
         "template", "rightsizer", str(REPO_ROOT / "charts" / "rightsizer"),
         "--namespace", CHART_NAMESPACE, "--kube-version", "1.34.4",
         "--set", f"apply.enabled={'true' if apply_enabled else 'false'}",
+        "--set", f"apply.inPlaceResize={'true' if apply_enabled else 'false'}",
     )  # fmt: skip
     return [doc for doc in yaml.safe_load_all(text) if doc]
 

@@ -48,7 +48,7 @@ from rightsizer.localprom import LocalPrometheus
 pytestmark = pytest.mark.e2e
 
 POLICY = "apply-e2e"
-SAFETY = {"noticeEvaluations": 1, "maxChangesPerEvaluation": 50}
+SAFETY = {"noticeEvaluations": 1, "maxChangesPerEvaluation": 50, "inPlaceResize": True}
 
 
 @dataclass
@@ -166,6 +166,28 @@ def test_apply_mode_resizes_every_kind_the_truth_says(
         # the new state, for the next evaluation's cooldown
         state = json.loads(run.after[k]["metadata"]["annotations"]["rightsizer.io/state"])
         assert state["last_change"] >= run.since[:19], state
+
+
+def test_in_place_resize_patches_running_pods_beside_the_template(
+    run: Run, control_plane: ControlPlane
+) -> None:
+    """safety.inPlaceResize: after each Deployment's template patch, its pods are resized
+    through pods/resize by the chart's ServiceAccount (no kubelet here: the API level only)."""
+    resized_pods = {
+        (e["objectRef"].get("namespace"), e["objectRef"]["name"])
+        for e in control_plane.audit(SA_USER)
+        if e["requestReceivedTimestamp"] >= run.since
+        and e["verb"] == "patch"
+        and e["objectRef"]["resource"] == "pods"
+        and e["objectRef"].get("subresource") == "resize"
+        and e["responseStatus"]["code"] == 200
+    }
+    assert resized_pods, "no pod was resized in place"
+    changed_namespaces = {k.split("/")[1] for k, v in run.after.items()
+                          if k.startswith("Deployment/")
+                          and consistent_change(run.before[k], v) == "changed"}
+    assert {namespace for namespace, _ in resized_pods} <= changed_namespaces
+    assert events(control_plane, run.namespaces, "ResizedInPlace")
 
 
 def test_excluded_workload_is_untouched(run: Run, cloud: Cloud, control_plane: ControlPlane) -> None:
