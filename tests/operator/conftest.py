@@ -1,8 +1,8 @@
 """The operator (kopf, in the test's event loop) against kmock over HTTP and a real Prometheus.
 
 Order matters here: kopf fixes the timer interval when ``rightsizer.handlers`` is imported,
-and the ``kubernetes`` client fixes its default kubeconfig path when it is imported; both
-come from the environment, so both are set before those imports (and before ``harness``).
+so RIGHTSIZER_TICK_SECONDS is set before that import. KUBECONFIG is read by the operator when
+it starts (its login handler and client), so each test sets it with monkeypatch.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ os.environ["KUBECONFIG"] = str(
     Path(tempfile.mkdtemp(prefix="rightsizer-operator-tests-")) / "kubeconfig"
 )
 
-import kubernetes.config.kube_config  # noqa: E402
 from apiserver import ApiServer  # noqa: E402
 from harness import KUBECONFIG, Cluster, write_kubeconfig  # noqa: E402
 from manifests import declare_resources  # noqa: E402
@@ -90,11 +89,9 @@ def cluster(
         "rightsizer.handlers was imported before tests/operator/conftest.py set "
         "RIGHTSIZER_TICK_SECONDS; run the operator tests in their own session"
     )
-    assert str(KUBECONFIG) == kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION, (
-        "the kubernetes client was imported before tests/operator/conftest.py set KUBECONFIG"
-    )
     declare_resources(kmock)
     write_kubeconfig(str(kmock.url).rstrip("/"))
+    monkeypatch.setenv("KUBECONFIG", str(KUBECONFIG))  # the operator reads it when it starts
     monkeypatch.setenv("RIGHTSIZER_PROMETHEUS_URL", prometheus.url)
     monkeypatch.setenv("RIGHTSIZER_METRICS_PORT", "0")
     monkeypatch.setenv("RIGHTSIZER_LOG_FORMAT", "console")

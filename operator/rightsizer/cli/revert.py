@@ -4,6 +4,7 @@ rightsizer's last change, in one conditional patch, and opt the workload out."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import UTC, datetime
 
@@ -49,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             config.load_incluster_config()  # type: ignore[no-untyped-call]
         except config.ConfigException:
-            config.load_kube_config()  # type: ignore[no-untyped-call]
+            path = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
+            config.load_kube_config(config_file=path)  # type: ignore[no-untyped-call]
     cluster = KubernetesCluster(api=client.ApiClient())
     failed = 0
     for ref in refs:

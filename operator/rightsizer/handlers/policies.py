@@ -51,12 +51,20 @@ def startup(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> No
     )
 
 
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In a pod: the service account; elsewhere: $KUBECONFIG, read now (the kubernetes
+    client's own default is fixed when it is imported)."""
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
 def kubernetes_client() -> client.ApiClient:
-    """In a pod: the service account; elsewhere: the kubeconfig (KUBECONFIG)."""
+    """In a pod: the service account; elsewhere: the kubeconfig ($KUBECONFIG, read now)."""
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
+        path = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
+        config.load_kube_config(config_file=path)  # type: ignore[no-untyped-call]
     return client.ApiClient()
 
 

@@ -4,12 +4,20 @@ import socket
 import urllib.request
 from datetime import UTC, datetime
 
-from core_factories import GIB, container, policy, steady, summary, usage_of, workload
-
 from rightsizer.api.status import policy_status
 from rightsizer.core.decision import WorkloadState, decide
 from rightsizer.core.evaluation import evaluate_workload
+from rightsizer.core.model import (
+    ContainerResources,
+    ContainerUsage,
+    ResourceStats,
+    UsageSummary,
+    Workload,
+    WorkloadRef,
+)
+from rightsizer.core.policy import PolicySpec
 from rightsizer.core.report import build_agency_report
+from rightsizer.core.units import GIB
 from rightsizer.cycle import CycleResult
 from rightsizer.handlers.metrics import OperatorMetrics
 
@@ -17,13 +25,49 @@ NOW = datetime(2026, 11, 21, 1, 0, tzinfo=UTC)
 
 
 def one_cycle() -> CycleResult:
-    spec = policy(mode="apply", safety={"noticeEvaluations": 1})
-    target = workload(container(cpu=2.0, memory=4 * GIB))
-    cpu, memory = steady(0.08, 0.1, cpu=2.0, memory=4 * GIB)
-    evaluation = evaluate_workload(target, summary(target, usage_of(cpu=cpu, memory=memory)),
-                                   spec)
-    decision = decide(evaluation, target, WorkloadState(), policy=spec, policy_name="finance",
-                      mode="apply", now=NOW)
+    """A real evaluation of one over-provisioned workload, decided in apply mode."""
+    spec = PolicySpec.model_validate(
+        {
+            "agency": "finance",
+            "namespaces": ["fin-prod"],
+            "mode": "apply",
+            "safety": {"noticeEvaluations": 1},
+        }
+    )
+    ref = WorkloadRef(kind="Deployment", namespace="fin-prod", name="web")
+    target = Workload(
+        ref=ref,
+        replicas=2,
+        containers=(ContainerResources(name="app", requests={"cpu": 2.0, "memory": 4 * GIB}),),
+    )
+    usage = UsageSummary(
+        ref=ref,
+        end=NOW,
+        window_seconds=14 * 86400,
+        containers={
+            "app": ContainerUsage(
+                container="app",
+                resources={
+                    "cpu": ResourceStats(
+                        values={"avg": 0.16, "p95": 0.18, "max": 0.2}, samples=4032, history_days=14
+                    ),
+                    "memory": ResourceStats(
+                        values={"avg": 0.4 * GIB, "max": 0.45 * GIB}, samples=4032, history_days=14
+                    ),
+                },
+            )
+        },
+    )
+    evaluation = evaluate_workload(target, usage, spec)
+    decision = decide(
+        evaluation,
+        target,
+        WorkloadState(),
+        policy=spec,
+        policy_name="finance",
+        mode="apply",
+        now=NOW,
+    )
     report = build_agency_report("finance", spec, [evaluation], end=NOW)
     status = policy_status(report, [decision], now=NOW, generation=1, applied=1)
     return CycleResult(status=status, report=report, decisions=[decision], applied=1)
