@@ -35,7 +35,8 @@ from rightsizer.ports import (
 
 @dataclass(frozen=True)
 class PrometheusConfig:
-    """How to reach and query the backend. Defaults are documented in docs/prometheus.md."""
+    """How to reach and query the backend. The defaults (2 workers, 5 agencies per query,
+    CPU read every 10 minutes) are the scale benchmark's best (README, Performance)."""
 
     url: str
     headers: dict[str, str] = field(default_factory=dict)

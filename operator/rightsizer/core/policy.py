@@ -3,7 +3,7 @@
 This model is the single source of the ``EfficiencyPolicy`` spec: the CRD schema in
 ``crds/`` is generated from it and ``rightsizer validate`` checks files with it. Field
 names are camelCase on the wire. Every value has a documented default (see
-``docs/policy.md``); none of the thresholds, weights, bands, windows or prices live in code.
+``policies/default.yaml``, which states every default); none of the thresholds, weights, bands, windows or prices live in code.
 """
 
 from __future__ import annotations
