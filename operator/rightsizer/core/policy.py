@@ -2,8 +2,9 @@
 
 This model is the single source of the ``EfficiencyPolicy`` spec: the CRD schema in
 ``crds/`` is generated from it and ``rightsizer validate`` checks files with it. Field
-names are camelCase on the wire. Every value has a documented default (see
-``policies/default.yaml``, which states every default); none of the thresholds, weights, bands, windows or prices live in code.
+names are camelCase on the wire. Every value has a documented default
+(``policies/default.yaml`` states every one); no threshold, weight, band, window or price
+lives in code.
 """
 
 from __future__ import annotations
