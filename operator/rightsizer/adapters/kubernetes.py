@@ -82,6 +82,7 @@ class KubernetesCluster:
     api: client.ApiClient
     component: str = "rightsizer"
     retries: int = 3
+    timeout: float = 30.0  # seconds to wait for an answer: a hung API server is an error
     calls: int = 0
     _events: int = field(default=0, init=False)
     _apps: client.AppsV1Api = field(init=False)
@@ -112,7 +113,10 @@ class KubernetesCluster:
     # -- discovery -------------------------------------------------------------------------
     def namespace_labels(self) -> dict[str, dict[str, str]]:
         found = self._call(
-            "list namespaces", lambda: self._core.list_namespace(_preload_content=False)
+            "list namespaces",
+            lambda: self._core.list_namespace(
+                _preload_content=False, _request_timeout=self.timeout
+            ),
         )
         return {
             item["metadata"]["name"]: item["metadata"].get("labels") or {} for item in _items(found)
@@ -134,7 +138,8 @@ class KubernetesCluster:
         api = self._batch if _KINDS[kind][0] == "batch" else self._apps
         method = getattr(api, f"list_namespaced_{_snake(kind)}")
         answer = self._call(
-            f"list {kind} in {namespace}", lambda: method(namespace, _preload_content=False)
+            f"list {kind} in {namespace}",
+            lambda: method(namespace, _preload_content=False, _request_timeout=self.timeout),
         )
         yield from _items(answer)
 
@@ -142,7 +147,7 @@ class KubernetesCluster:
         answer = self._call(
             f"list HPAs in {namespace}",
             lambda: self._autoscaling.list_namespaced_horizontal_pod_autoscaler(
-                namespace, _preload_content=False
+                namespace, _preload_content=False, _request_timeout=self.timeout
             ),
         )
         targets: dict[tuple[str, str], frozenset[Resource]] = {}
@@ -164,7 +169,10 @@ class KubernetesCluster:
         api = self._batch if _KINDS[ref.kind][0] == "batch" else self._apps
         method = getattr(api, f"read_namespaced_{_snake(ref.kind)}")
         answer = self._call(
-            f"read {ref}", lambda: method(ref.name, ref.namespace, _preload_content=False)
+            f"read {ref}",
+            lambda: method(
+                ref.name, ref.namespace, _preload_content=False, _request_timeout=self.timeout
+            ),
         )
         return read_workload(ref.kind, json.loads(answer.data), self._hpa_targets(ref.namespace))
 
@@ -200,7 +208,12 @@ class KubernetesCluster:
         self._call(
             f"{what} {ref}",
             lambda: method(
-                ref.name, ref.namespace, body, _content_type=content_type, _preload_content=False
+                ref.name,
+                ref.namespace,
+                body,
+                _content_type=content_type,
+                _preload_content=False,
+                _request_timeout=self.timeout,
             ),
         )
 
@@ -214,7 +227,10 @@ class KubernetesCluster:
         answer = self._call(
             f"list pods of {target.ref}",
             lambda: self._core.list_namespaced_pod(
-                target.ref.namespace, label_selector=selector, _preload_content=False
+                target.ref.namespace,
+                label_selector=selector,
+                _preload_content=False,
+                _request_timeout=self.timeout,
             ),
         )
         resized = 0
@@ -240,6 +256,7 @@ class KubernetesCluster:
                 operations,
                 _content_type="application/json-patch+json",
                 _preload_content=False,
+                _request_timeout=self.timeout,
             ),
         )
 
@@ -271,7 +288,9 @@ class KubernetesCluster:
         }
         self._call(
             f"event {reason}",
-            lambda: self._core.create_namespaced_event(namespace, body, _preload_content=False),
+            lambda: self._core.create_namespaced_event(
+                namespace, body, _preload_content=False, _request_timeout=self.timeout
+            ),
         )
 
     def write_report(self, report: dict[str, Any]) -> None:
@@ -281,7 +300,12 @@ class KubernetesCluster:
             self._call(
                 f"create report {name}",
                 lambda: self._custom.create_cluster_custom_object(
-                    "rightsizer.io", "v1alpha1", "efficiencyreports", report, _preload_content=False
+                    "rightsizer.io",
+                    "v1alpha1",
+                    "efficiencyreports",
+                    report,
+                    _preload_content=False,
+                    _request_timeout=self.timeout,
                 ),
             )
         except Conflict:
@@ -299,6 +323,7 @@ class KubernetesCluster:
                     patch,
                     _content_type="application/merge-patch+json",
                     _preload_content=False,
+                    _request_timeout=self.timeout,
                 ),
             )
 
@@ -313,6 +338,7 @@ class KubernetesCluster:
                 {"status": status},
                 _content_type="application/merge-patch+json",
                 _preload_content=False,
+                _request_timeout=self.timeout,
             ),
         )
 
