@@ -163,17 +163,15 @@ def test_query_count_is_reported_and_matches_the_server(fresh_prometheus: LocalP
     assert sum(r.queries for r in reports) == served
 
 
-def test_cli_writes_every_format_and_exits_zero(
-    prometheus: LocalPrometheus, tmp_path: Path
-) -> None:
+def evaluate_cli(url: str, *extra: str) -> int:
+    """`rightsizer evaluate` with the default policy as a template for every agency."""
     from rightsizer.cli import main
 
-    outputs = [tmp_path / name for name in ("r.html", "r.json", "r.csv", "r.md")]
-    code = main(
+    return main(
         [
             "evaluate",
             "--prometheus-url",
-            prometheus.url,
+            url,
             "--policy",
             str(ROOT / "policies" / "default.yaml"),
             "--agency-label",
@@ -181,32 +179,19 @@ def test_cli_writes_every_format_and_exits_zero(
             "--at",
             STANDARD.end.isoformat(),
             "--no-progress",
-            *[arg for path in outputs for arg in ("-o", str(path))],
+            *extra,
         ]
     )
-    assert code == 0
+
+
+def test_cli_writes_every_format_and_exits_zero(
+    prometheus: LocalPrometheus, tmp_path: Path
+) -> None:
+    outputs = [tmp_path / name for name in ("r.html", "r.json", "r.csv", "r.md")]
+    assert evaluate_cli(prometheus.url, *[a for p in outputs for a in ("-o", str(p))]) == 0
     for path in outputs:
         assert path.stat().st_size > 200
-    assert (
-        main(
-            [
-                "evaluate",
-                "--prometheus-url",
-                prometheus.url,
-                "--policy",
-                str(ROOT / "policies" / "default.yaml"),
-                "--agency-label",
-                "rightsizer.io/agency",
-                "--at",
-                STANDARD.end.isoformat(),
-                "--no-progress",
-                "--summary",
-                "--fail-under",
-                "101",
-            ]
-        )
-        == 4
-    )
+    assert evaluate_cli(prometheus.url, "--summary", "--fail-under", "101") == 4
 
 
 def test_agency_display_names_come_from_the_namespace_annotation(
