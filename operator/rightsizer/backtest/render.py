@@ -27,7 +27,8 @@ COLOURS = {
     "oracle": "#7f7f7f",
 }
 LABELS = {
-    "policy": "this policy",
+    "policy": "this policy (rules, safety)",
+    "estimator": "its estimator, ungated",
     "vpa-like": "VPA-like (reference)",
     "krr-like": "KRR-like (reference)",
     "oracle": "oracle (hindsight ceiling)",
