@@ -41,6 +41,7 @@ def main() -> None:
         agencies=args.agencies,
         workloads_per_agency=args.workloads_per_agency,
         days=args.days + 14,
+        single_pod=True,
         pod_level_series=False,
     )
     started = time.monotonic()
