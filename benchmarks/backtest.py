@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
-import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,42 +31,26 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    from rightsizer.localprom import LocalPrometheus, cached_dataset
-    from rightsizer.simulate import CloudSpec
+    from common import child_figures, single_pod_cloud
+    from rightsizer.localprom import LocalPrometheus
 
     # the policy's 14-day window needs history before the first step
-    spec = CloudSpec(
-        agencies=args.agencies,
-        workloads_per_agency=args.workloads_per_agency,
-        days=args.days + 14,
-        single_pod=True,
-        pod_level_series=False,
-    )
-    started = time.monotonic()
-    dataset = cached_dataset(spec, files=max(1, args.agencies // 5))
-    print(
-        f"dataset: {spec.agencies} agencies x {spec.workloads_per_agency} workloads, "
-        f"{spec.days:g} days at {spec.interval_seconds}s; ready in "
-        f"{time.monotonic() - started:.1f}s"
+    dataset = single_pod_cloud(
+        args.agencies, args.workloads_per_agency, args.days + 14, files=args.agencies // 5
     )
     with LocalPrometheus(dataset.data_dir) as server:
-        command = [
-            sys.executable,
+        lines, figures = child_figures(
             __file__,
-            "--child",
             "--url",
             server.url,
             "--end",
-            spec.end.isoformat(),
+            dataset.spec.end.isoformat(),
             "--days",
             str(args.days),
             "--step",
             str(args.step),
-        ]
-        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    lines = output.strip().splitlines()
-    figures = json.loads(lines[-1])
-    print("\n".join(lines[:-1]))
+        )
+    print("\n".join(lines))
     print(
         f"wall {figures['wall']:.1f}s, peak {figures['peakMiB']:.0f} MiB, "
         f"{figures['queries']} queries, {figures['steps']} steps, "

@@ -42,24 +42,34 @@ def main() -> None:
     from rightsizer.localprom import LocalPrometheus, cached_dataset
     from rightsizer.simulate import CloudSpec
 
-    spec = CloudSpec(agencies=args.agencies, workloads_per_agency=args.workloads_per_agency,
-                     single_pod=True, pod_level_series=False)
+    spec = CloudSpec(
+        agencies=args.agencies,
+        workloads_per_agency=args.workloads_per_agency,
+        single_pod=True,
+        pod_level_series=False,
+    )
     dataset = cached_dataset(spec, files=max(1, args.agencies // 25))
     truth = json.loads(dataset.truth_path.read_text())
-    with tempfile.TemporaryDirectory() as work, ControlPlane.start(Path(work)) as cp, \
-            LocalPrometheus(dataset.data_dir) as prometheus:
+    with (
+        tempfile.TemporaryDirectory() as work,
+        ControlPlane.start(Path(work)) as cp,
+        LocalPrometheus(dataset.data_dir) as prometheus,
+    ):
         cp.kubectl("apply", "-f", str(ROOT / "crds"))
         started = time.monotonic()
         created = load(cp.admin_kubeconfig, truth)
-        print(f"control plane up; {created} objects created in "
-              f"{time.monotonic() - started:.1f}s")
-        print(f"{'cycle':>8} {'wall s':>7} {'peak MiB':>8} {'API calls':>9} {'queries':>7} "
-              f"{'workloads':>9} {'annotated':>9} {'events':>6}")
+        print(f"control plane up; {created} objects created in {time.monotonic() - started:.1f}s")
+        print(
+            f"{'cycle':>8} {'wall s':>7} {'peak MiB':>8} {'API calls':>9} {'queries':>7} "
+            f"{'workloads':>9} {'annotated':>9} {'events':>6}"
+        )
         for name in ("first", "steady"):
             figures = run_child(cp.admin_kubeconfig, prometheus.url, dataset.truth_path)
-            print(f"{name:>8} {figures['wall']:>7.1f} {figures['peakMiB']:>8.0f} "
-                  f"{figures['apiCalls']:>9} {figures['queries']:>7} {figures['workloads']:>9} "
-                  f"{figures['annotated']:>9} {figures['events']:>6}")
+            print(
+                f"{name:>8} {figures['wall']:>7.1f} {figures['peakMiB']:>8.0f} "
+                f"{figures['apiCalls']:>9} {figures['queries']:>7} {figures['workloads']:>9} "
+                f"{figures['annotated']:>9} {figures['events']:>6}"
+            )
 
 
 def load(kubeconfig: Path, truth: dict[str, Any]) -> int:
@@ -73,25 +83,51 @@ def load(kubeconfig: Path, truth: dict[str, Any]) -> int:
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
     for agency in truth["agencies"]:
         for namespace in agency["namespaces"]:
-            core.create_namespace({"metadata": {"name": namespace, "labels": {
-                "rightsizer.io/agency": agency["agency"]}}})
+            core.create_namespace(
+                {
+                    "metadata": {
+                        "name": namespace,
+                        "labels": {"rightsizer.io/agency": agency["agency"]},
+                    }
+                }
+            )
 
     def deployment(workload: dict[str, Any]) -> None:
-        containers = [{
-            "name": c["name"], "image": "registry.local/app:1",
-            "resources": {part: {r: format_quantity(r, v) for r, v in c[part].items()
-                                 if r in ("cpu", "memory")}
-                          for part in ("requests", "limits") if c.get(part)},
-        } for c in workload["containers"]]
+        containers = [
+            {
+                "name": c["name"],
+                "image": "registry.local/app:1",
+                "resources": {
+                    part: {
+                        r: format_quantity(r, v)
+                        for r, v in c[part].items()
+                        if r in ("cpu", "memory")
+                    }
+                    for part in ("requests", "limits")
+                    if c.get(part)
+                },
+            }
+            for c in workload["containers"]
+        ]
         labels = {"app": workload["name"]}
-        apps.create_namespaced_deployment(workload["namespace"], {
-            "metadata": {"name": workload["name"], "labels": {
-                "app.kubernetes.io/part-of": workload["project"]}},
-            "spec": {"replicas": workload["replicas"], "paused": True,
-                     "selector": {"matchLabels": labels},
-                     "template": {"metadata": {"labels": labels},
-                                  "spec": {"containers": containers}}},
-        })
+        apps.create_namespaced_deployment(
+            workload["namespace"],
+            {
+                "metadata": {
+                    "name": workload["name"],
+                    "labels": {"app.kubernetes.io/part-of": workload["project"]},
+                },
+                "spec": {
+                    "replicas": workload["replicas"],
+                    "paused": True,
+                    "selector": {"matchLabels": labels},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {"containers": containers},
+                    },
+                },
+            },
+        )
 
     deployments = [w for w in truth["workloads"] if w["kind"] == "Deployment"]
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -100,8 +136,17 @@ def load(kubeconfig: Path, truth: dict[str, Any]) -> int:
 
 
 def run_child(kubeconfig: Path, url: str, truth: Path) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--child", "--kubeconfig", str(kubeconfig),
-               "--url", url, "--truth", str(truth)]
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--url",
+        url,
+        "--truth",
+        str(truth),
+    ]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
@@ -127,21 +172,33 @@ def child(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     workloads = annotated = events = 0
     for agency in truth["agencies"]:
-        spec = template.spec.model_copy(update={
-            "agency": agency["agency"], "namespaces": agency["namespaces"],
-            "namespace_selector": None})
+        spec = template.spec.model_copy(
+            update={
+                "agency": agency["agency"],
+                "namespaces": agency["namespaces"],
+                "namespace_selector": None,
+            }
+        )
         policy = NamedPolicy(f"default-{agency['agency']}", spec)
-        result = run_policy(policy, generation=1, source=source, cluster=cluster, now=end,
-                            settings=CycleSettings())
+        result = run_policy(
+            policy, generation=1, source=source, cluster=cluster, now=end, settings=CycleSettings()
+        )
         workloads += result.status.workloads
         annotated += sum(1 for d in result.decisions if d.writes)
         events += result.events
-    print(json.dumps({
-        "wall": time.perf_counter() - started,
-        "peakMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "apiCalls": cluster.calls, "queries": source.queries, "workloads": workloads,
-        "annotated": annotated, "events": events,
-    }))
+    print(
+        json.dumps(
+            {
+                "wall": time.perf_counter() - started,
+                "peakMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "apiCalls": cluster.calls,
+                "queries": source.queries,
+                "workloads": workloads,
+                "annotated": annotated,
+                "events": events,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -11,10 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
-import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,22 +33,11 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    from rightsizer.localprom import LocalPrometheus, cached_dataset
-    from rightsizer.simulate import CloudSpec
+    from common import single_pod_cloud
+    from rightsizer.localprom import LocalPrometheus
 
-    spec = CloudSpec(
-        agencies=args.agencies,
-        workloads_per_agency=args.workloads_per_agency,
-        days=args.days,
-        single_pod=True,
-        pod_level_series=False,
-    )
-    started = time.monotonic()
-    dataset = cached_dataset(spec, files=max(1, args.agencies // 25))
-    print(
-        f"dataset: {spec.agencies} agencies x {spec.workloads_per_agency} workloads, "
-        f"{spec.days:g} days at {spec.interval_seconds}s; ready in "
-        f"{time.monotonic() - started:.1f}s ({dataset.root})"
+    dataset = single_pod_cloud(
+        args.agencies, args.workloads_per_agency, args.days, files=args.agencies // 25
     )
     print(
         f"{'workers':>7} {'batch':>5} {'wall s':>7} {'prom s':>7} {'ours s':>7} "
@@ -58,7 +46,9 @@ def main() -> None:
     with LocalPrometheus(dataset.data_dir) as server:
         for workers in args.workers:
             for batch in args.agencies_per_batch:
-                figures = run_child(server.url, spec.end.isoformat(), workers, batch, args.step)
+                figures = run_child(
+                    server.url, dataset.spec.end.isoformat(), workers, batch, args.step
+                )
                 served = server.query_count()
                 print(
                     f"{workers:>7} {batch:>5} {figures['wall']:>7.1f} "
@@ -68,11 +58,11 @@ def main() -> None:
                 )
 
 
-def run_child(url: str, end: str, workers: int, batch: int, step: str) -> dict[str, float]:
-    command = [
-        sys.executable,
+def run_child(url: str, end: str, workers: int, batch: int, step: str) -> dict[str, Any]:
+    from common import child_figures
+
+    return child_figures(
         __file__,
-        "--child",
         "--url",
         url,
         "--end",
@@ -83,9 +73,7 @@ def run_child(url: str, end: str, workers: int, batch: int, step: str) -> dict[s
         str(batch),
         "--step",
         step,
-    ]
-    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    return json.loads(output.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    )[1]
 
 
 def child(args: argparse.Namespace) -> None:

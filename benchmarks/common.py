@@ -1,0 +1,45 @@
+"""What the benchmarks share: the cached single-pod cloud, and a child process that reports
+its figures as JSON on its last line (so peak memory is the measured process's own)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+from rightsizer.localprom import Dataset, cached_dataset
+from rightsizer.simulate import CloudSpec
+
+
+def single_pod_cloud(
+    agencies: int, workloads_per_agency: int, days: float, *, files: int
+) -> Dataset:
+    """The benchmark cloud (single-pod workloads, no pod-level series), built once."""
+    spec = CloudSpec(
+        agencies=agencies,
+        workloads_per_agency=workloads_per_agency,
+        days=days,
+        single_pod=True,
+        pod_level_series=False,
+    )
+    started = time.monotonic()
+    dataset = cached_dataset(spec, files=max(1, files))
+    print(
+        f"dataset: {spec.agencies} agencies x {spec.workloads_per_agency} workloads, "
+        f"{spec.days:g} days at {spec.interval_seconds}s; ready in "
+        f"{time.monotonic() - started:.1f}s ({dataset.root})"
+    )
+    return dataset
+
+
+def child_figures(script: str, *arguments: str) -> tuple[list[str], dict[str, Any]]:
+    """Run ``script --child ARGUMENTS``: its printed lines and the JSON on its last line."""
+    command = [sys.executable, script, "--child", *arguments]
+    lines = (
+        subprocess.run(command, check=True, capture_output=True, text=True)
+        .stdout.strip()
+        .splitlines()
+    )
+    return lines[:-1], json.loads(lines[-1])
