@@ -50,6 +50,12 @@ STAGES = [
         facts("memory", request=GIB, current_limit=GIB, oom_kills=2),
         1.2 * GIB,
     ),
+    (
+        "oom floor from the killed pod's limit, not the raised one",
+        OomFloor(1.2),
+        facts("memory", request=2 * GIB, current_limit=2 * GIB, oom_kills=1, oom_memory=GIB),
+        1.2 * GIB,
+    ),
     ("oom floor ignores cpu", OomFloor(1.2), facts(oom_kills=2), 0.4),
     ("throttled cpu not lowered", ThrottleFloor(0.1), facts(throttled_ratio=0.3), 1.0),
     ("unthrottled cpu free", ThrottleFloor(0.1), facts(throttled_ratio=0.05), 0.4),

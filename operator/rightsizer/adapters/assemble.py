@@ -340,7 +340,11 @@ def _container_usage(
     throttled = [
         throttled_rows[k] for k in keys if k in throttled_rows and math.isfinite(throttled_rows[k])
     ]
-    oom_flag = any(k in indexes.values("oom") for k in keys)
+    killed = [k for k in keys if k in indexes.values("oom")]
+    oom_flag = bool(killed)
+    # the memory a kill happened at: the limit the killed pod had (it may be lower than the
+    # limit the workload has now, if it was raised since)
+    died_at = [indexes.limits[k]["memory"] for k in killed if "memory" in indexes.limits.get(k, {})]
     restarts = sum(indexes.values("restarts").get(k, 0.0) for k in keys)
     fresh = any(fresh_rows.get(k, 0.0) > 0 for k in keys)
     return ContainerUsage(
@@ -348,6 +352,7 @@ def _container_usage(
         resources=resources,
         throttled_ratio=max(throttled) if throttled else None,
         oom_kills=max(1, round(restarts)) if oom_flag else 0,
+        oom_memory=max(died_at) if died_at else None,
         fresh=fresh or not fresh_required,
     )
 

@@ -18,6 +18,7 @@ import numpy as np
 from rightsizer.adapters.history import PodSeries, UsageHistory, fetch_history
 from rightsizer.adapters.prometheus import PrometheusSource
 from rightsizer.backtest import references
+from rightsizer.backtest.counterfactual import LimitChange, kills, limits_in_force, with_kills
 from rightsizer.backtest.ledger import Ledger, Replay, StrategyResult, TraceLine, summarise
 from rightsizer.backtest.references import Floats
 from rightsizer.core.decision import WorkloadState, cap_changes, decide
@@ -40,6 +41,13 @@ class _Simulated:
     limits: dict[str, Requests] = field(default_factory=dict)
     states: dict[str, WorkloadState] = field(default_factory=dict)
     previous: dict[tuple[str, str], dict[str, float | None]] = field(default_factory=dict)
+    # (strategy, workload, container) -> the memory limits it set, for counterfactual OOMs
+    memory_limits: dict[tuple[str, str, str], list[LimitChange]] = field(default_factory=dict)
+
+    def set_memory_limit(
+        self, strategy: str, workload: str, container: str, change: LimitChange
+    ) -> None:
+        self.memory_limits.setdefault((strategy, workload, container), []).append(change)
 
 
 @dataclass(frozen=True)
@@ -130,13 +138,27 @@ def _step(
     window: timedelta,
 ) -> None:
     spec = policy.spec
+    grid = history.grid
+    # as PromQL at t: the evaluation sees [t - window, t]; the replay is (t, t + step]
+    first, now_index, last = (
+        grid.index(moment - window),
+        grid.index(moment) + 1,
+        grid.index(replay_end) + 1,
+    )
+    trainings = {
+        o.workload.ref.key: _trainings(o.workload, history, first, now_index)
+        for o in collected.observations
+    }
     workloads = {
         o.workload.ref.key: _as_simulated(o.workload, simulated) for o in collected.observations
     }
     decisions = []
     for observation in collected.observations:
         key = observation.workload.ref.key
-        evaluation = evaluate_workload(workloads[key], observation.usage, spec)
+        usage = _counterfactual(
+            "policy", observation.workload, observation.usage, trainings[key], simulated
+        )
+        evaluation = evaluate_workload(workloads[key], usage, spec)
         decisions.append(
             decide(
                 evaluation,
@@ -151,25 +173,25 @@ def _step(
     for decision in cap_changes(decisions, spec.safety.max_changes_per_evaluation):
         simulated.states[decision.workload] = decision.state
         for change in decision.changes:
-            simulated.requests[decision.workload][(change.container, change.resource)] = (
-                change.request_to
-            )
-            simulated.limits[decision.workload][(change.container, change.resource)] = (
-                change.limit_to
-            )
+            slot = (change.container, change.resource)
+            simulated.requests[decision.workload][slot] = change.request_to
+            simulated.limits[decision.workload][slot] = change.limit_to
+            if change.resource == "memory":
+                simulated.set_memory_limit(
+                    "policy",
+                    decision.workload,
+                    change.container,
+                    LimitChange(at=moment.timestamp(), limit=change.limit_to),
+                )
         scopes = _scopes(policy, workloads[decision.workload])
         for _ in {change.container for change in decision.changes}:
             ledger.count_change("policy", scopes)  # per container, as for the references
-    grid = history.grid
-    # as PromQL at t: the evaluation sees [t - window, t]; the replay is (t, t + step]
-    first, now_index, last = (
-        grid.index(moment - window),
-        grid.index(moment) + 1,
-        grid.index(replay_end) + 1,
-    )
     for observation in collected.observations:
         real = observation.workload
-        estimates = _estimates(spec, observation.usage, real)
+        key = real.ref.key
+        usage = _counterfactual("estimator", real, observation.usage, trainings[key], simulated)
+        estimates = _estimates(spec, usage, real)
+        _remember_estimator_limits(real, estimates, simulated, at=moment.timestamp())
         ledger_changes = _estimator_changes(estimates, simulated, real)
         for _ in range(ledger_changes):
             ledger.count_change("estimator", _scopes(policy, real))
@@ -181,12 +203,63 @@ def _step(
             simulated,
             scopes=_scopes(policy, real),
             estimates=estimates,
-            indexes=(first, now_index, last),
+            trainings=trainings[key],
+            indexes=(now_index, last),
             seconds=(replay_end - moment).total_seconds(),
             now=moment.timestamp(),
-            grid_start=grid.start,
-            grid_step=grid.step,
         )
+
+
+def _trainings(
+    workload: Workload, history: UsageHistory, first: int, last: int
+) -> dict[str, _Training]:
+    """Each template container's samples in [first, last) of the grid."""
+    grid = history.grid
+    found = {}
+    for container in workload.containers:
+        pods = history.containers.get((workload.ref, container.name))
+        if pods and container.in_template:
+            found[container.name] = _window(pods, first, last, grid.start, grid.step)
+    return found
+
+
+def _counterfactual(
+    strategy: str,
+    workload: Workload,
+    usage: UsageSummary,
+    trainings: dict[str, _Training],
+    simulated: _Simulated,
+) -> UsageSummary:
+    """The usage with the OOM kills the strategy's own limits would have caused."""
+    found = {}
+    for container in workload.containers:
+        train = trainings.get(container.name)
+        if train is None:
+            continue
+        changes = simulated.memory_limits.get((strategy, workload.ref.key, container.name), [])
+        limits = limits_in_force(train.memory_times, container.limits.get("memory"), changes)
+        found[container.name] = kills(train.memory, limits)
+    return with_kills(usage, found)
+
+
+def _remember_estimator_limits(
+    workload: Workload,
+    estimates: dict[str, tuple[float | None, float | None]],
+    simulated: _Simulated,
+    *,
+    at: float,
+) -> None:
+    """The ungated estimator sets its memory target, and the real limit ratio, each step."""
+    for container in workload.containers:
+        memory = estimates.get(container.name, (None, None))[1]
+        ratio = _limit_ratio(container)
+        if memory is not None:
+            simulated.set_memory_limit(
+                "estimator",
+                workload.ref.key,
+                container.name,
+                LimitChange(at=at, limit=memory * ratio if ratio else None),
+            )
 
 
 def _estimates(
@@ -299,19 +372,18 @@ def _replay_workload(
     *,
     scopes: tuple[str, ...],
     estimates: dict[str, tuple[float | None, float | None]],
-    indexes: tuple[int, int, int],
+    trainings: dict[str, _Training],
+    indexes: tuple[int, int],
     seconds: float,
     now: float,
-    grid_start: float,
-    grid_step: int,
 ) -> None:
-    first, now_index, last = indexes
+    now_index, last = indexes
     sim_by_name = {c.name: c for c in sim.containers}
     for container in real.containers:
         pods = history.containers.get((real.ref, container.name))
-        if not pods or not container.in_template:
+        train = trainings.get(container.name)
+        if not pods or train is None:
             continue
-        train = _window(pods, first, now_index, grid_start, grid_step)
         cpu, memory = _values(pods, now_index, last)
         replay = Replay(
             workload=real.ref.key,

@@ -90,16 +90,17 @@ class Confidence:
 
 @dataclass(frozen=True)
 class OomFloor:
-    """Never below the memory a container was OOM-killed at, times ``bump``."""
+    """Never below the memory a container was OOM-killed at, times ``bump``: the limit the
+    killed pod had, when the data says (not the limit it has now: a container already raised
+    since would be raised again for the same kill), else its current limit."""
 
     bump: float
 
     def __call__(self, estimate: Estimate, facts: EstimationFacts) -> Estimate:
         if facts.resource != "memory" or facts.oom_kills <= 0:
             return estimate
-        died_at = max(
-            facts.oom_memory or 0.0, facts.stats.stat("max") or 0.0, facts.current_limit or 0.0
-        )
+        peak = facts.stats.stat("max") or 0.0
+        died_at = max(peak, facts.oom_memory or facts.current_limit or 0.0)
         floor = died_at * self.bump
         if floor <= estimate.value:
             return estimate
