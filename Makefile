@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
-APT_PACKAGES := prometheus
+APT_PACKAGES := prometheus victoria-metrics
 
 .PHONY: all demo test lint unit prometheus-tests operator-tests e2e bench install system-deps crds clean
 
@@ -12,6 +12,7 @@ all: test
 
 system-deps:
 	@missing=""; command -v promtool >/dev/null || missing="prometheus"; \
+	command -v victoria-metrics >/dev/null || missing="$$missing victoria-metrics"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages: $$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

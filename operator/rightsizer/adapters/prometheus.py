@@ -21,7 +21,7 @@ from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
-from rightsizer.adapters import promql
+from rightsizer.adapters import promql, rules
 from rightsizer.adapters.assemble import BatchSeries, Instant, Ranged, assemble
 from rightsizer.core.policy import DAY, LabelSelector, duration_seconds
 from rightsizer.ports import (
@@ -50,6 +50,9 @@ class PrometheusConfig:
     agencies_per_batch: int = 5  # measured best at 300 agencies (README)
     resolution: promql.Resolution = field(default_factory=promql.Resolution)
     extra_params: dict[str, str] = field(default_factory=dict)  # e.g. Thanos partial_response
+    backend: promql.Backend = "prometheus"  # adds its strict parameters (docs/backends.md)
+    # read rightsizer's recorded series: "auto" when they cover the window (one probe query)
+    recording_rules: rules.Mode = "auto"
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,8 @@ class PrometheusSource:
         self.queries = 0
         self.query_seconds = 0.0  # summed latency of every query (for benchmarks)
         self.query_spans: list[tuple[float, float]] = []  # (start, end) of every query
+        self.plans: dict[str, tuple[datetime, rules.Plan]] = {}  # last probe, by window
+        self._params = {**promql.backend_params(config.backend), **config.extra_params}
         headers = dict(config.headers)
         if config.bearer_token:
             headers["Authorization"] = f"Bearer {config.bearer_token}"
@@ -100,7 +105,7 @@ class PrometheusSource:
             self.queries += 1
 
     def query(self, expr: str, *, at: datetime) -> Instant:
-        params = {"time": f"{at.timestamp():.3f}", **self.config.extra_params}
+        params = {"time": f"{at.timestamp():.3f}", **self._params}
         result = self._call(lambda: self._client.custom_query(expr, params=params))
         return [(row["metric"], _number(row["value"][1])) for row in result]
 
@@ -125,7 +130,7 @@ class PrometheusSource:
                 start_time=start,
                 end_time=end,
                 step=str(step_seconds),
-                params=dict(self.config.extra_params),
+                params=dict(self._params),
             )
         )
         return rows
@@ -137,6 +142,11 @@ class PrometheusSource:
         try:
             return send()
         except PrometheusApiClientException as error:
+            if _refused(error):
+                raise SourceUnavailable(
+                    f"Prometheus refused the credentials ({_short(error)[:40]}): check the "
+                    "bearer token, basic auth and headers"
+                ) from error
             raise SourceUnavailable(
                 f"Prometheus answered with an error: {_short(error)}"
             ) from error
@@ -145,6 +155,11 @@ class PrometheusSource:
         except requests.Timeout as error:
             raise SourceUnavailable(
                 f"Prometheus unreachable: no answer within {self.config.timeout:g}s (timed out)"
+            ) from error
+        except requests.exceptions.SSLError as error:
+            raise SourceUnavailable(
+                f"Prometheus' TLS certificate not accepted at {self.config.url}: "
+                f"{_tls_cause(error)} (is the CA file the one that signed it?)"
             ) from error
         except requests.RequestException as error:
             raise SourceUnavailable(
@@ -201,11 +216,16 @@ class PrometheusSource:
         progress: Progress | None = None,
     ) -> list[Collection | SourceUnavailable]:
         batches = self._batches(requests_)
-        tasks = [task for index, batch in enumerate(batches) for task in self._tasks(index, batch)]
+        plans, probes = self._plans(batches, end=end)
+        tasks = [
+            task
+            for index, batch in enumerate(batches)
+            for task in self._tasks(index, batch, recorded=plans[index].recorded)
+        ]
         remaining = [0] * len(batches)
         for task in tasks:
             remaining[task.batch] += 1
-        asked = list(remaining)
+        asked = [count + probe for count, probe in zip(remaining, probes, strict=True)]
         series: dict[int, BatchSeries] = {index: BatchSeries() for index in range(len(batches))}
         outcome: dict[int, SourceUnavailable | list[Collection]] = {}
         done = 0
@@ -225,7 +245,11 @@ class PrometheusSource:
                 if remaining[index] == 0 and index not in outcome:
                     # assembled as soon as its last query answers: raw series are let go
                     outcome[index] = self._assemble(
-                        batches[index], series.pop(index), asked=asked[index], end=end
+                        batches[index],
+                        series.pop(index),
+                        asked=asked[index],
+                        end=end,
+                        notes=(plans[index].note,),
                     )
                 done += 1
                 if progress:
@@ -233,7 +257,13 @@ class PrometheusSource:
         return _in_order(requests_, batches, outcome)
 
     def _assemble(
-        self, batch: list[CollectionRequest], series: BatchSeries, *, asked: int, end: datetime
+        self,
+        batch: list[CollectionRequest],
+        series: BatchSeries,
+        *,
+        asked: int,
+        end: datetime,
+        notes: tuple[str, ...] = (),
     ) -> list[Collection]:
         share, extra = divmod(asked, max(1, len(batch)))  # shares add up to what was asked
         return [
@@ -241,6 +271,7 @@ class PrometheusSource:
                 key=request.key,
                 observations=tuple(assemble(series, request, end=end)),
                 queries=share + (1 if position < extra else 0),
+                notes=notes,
             )
             for position, request in enumerate(batch)
         ]
@@ -255,11 +286,47 @@ class PrometheusSource:
             group[i : i + size] for group in groups.values() for i in range(0, len(group), size)
         ]
 
-    def _tasks(self, index: int, batch: list[CollectionRequest]) -> list[_Task]:
+    def _plans(
+        self, batches: list[list[CollectionRequest]], *, end: datetime
+    ) -> tuple[list[rules.Plan], list[int]]:
+        """Each batch's plan (recorded or raw series), and the probe queries each is charged."""
+        plans: list[rules.Plan] = []
+        probes = [0] * len(batches)
+        decided: dict[str, rules.Plan] = {}
+        for index, batch in enumerate(batches):
+            window = batch[0].window
+            if window not in decided:
+                decided[window], probes[index] = self._plan(window, end=end)
+            plans.append(decided[window])
+        return plans, probes
+
+    def _plan(self, window: str, *, end: datetime) -> tuple[rules.Plan, int]:
+        """Recorded series or raw, and whether a probe query was sent to decide it."""
+        fixed = rules.plan_for(self.config.recording_rules, self.config.resolution)
+        if fixed is not None:
+            return fixed, 0
+        probed = self.plans.get(window)
+        if probed is not None and probed[0] == end:
+            return probed[1], 0
+        try:
+            rows = self.query(rules.coverage_query(window=window), at=end)
+        except SourceUnavailable as error:
+            return rules.Plan(False, f"coverage unknown: {error}"), 1
+        plan = rules.plan_from_coverage(
+            {labels.get(promql.PART, ""): value for labels, value in rows}, window=window
+        )
+        self.plans[window] = (end, plan)
+        return plan, 1
+
+    def _tasks(
+        self, index: int, batch: list[CollectionRequest], *, recorded: bool = False
+    ) -> list[_Task]:
         """The batch's queries: a fixed list, whatever the number of workloads."""
         request = batch[0]
         ns = promql.namespace_matcher(ns for member in batch for ns in member.namespaces)
         window, stale = request.window, request.stale_after
+        memory_query = rules.memory_query if recorded else promql.memory_query
+        daily_query = rules.daily_query if recorded else promql.daily_query
         tasks = [
             _Task(
                 index,
@@ -272,21 +339,23 @@ class PrometheusSource:
             _Task(
                 index,
                 None,
-                promql.memory_query(
+                memory_query(
                     ns,
                     window=window,
                     stale_after=stale,
                     stats=[s for s in request.stats.get("memory", ()) if s != "avg"] + ["avg"],
                 ),
             ),
-            _Task(index, None, promql.daily_query(ns), daily=True),
+            _Task(index, None, daily_query(ns), daily=True),
         ]
         for stat in sorted(request.stats.get("cpu", frozenset()) - {"avg"}):
             tasks.append(
                 _Task(
                     index,
                     f"cpustat_{stat}",
-                    promql.cpu_stat_query(
+                    rules.cpu_stat_query(ns, stat=stat, window=window)
+                    if recorded
+                    else promql.cpu_stat_query(
                         ns, stat=stat, window=window, resolution=self.config.resolution
                     ),
                 )
@@ -345,6 +414,21 @@ def _selects(selector: LabelSelector, ksm_labels: dict[str, str]) -> bool:
 
 def _number(text: str) -> float:
     return float(text)  # "NaN" and "+Inf" parse; the core flags them as implausible
+
+
+def _refused(error: PrometheusApiClientException) -> bool:
+    return str(error).startswith(("HTTP Status Code 401", "HTTP Status Code 403"))
+
+
+def _tls_cause(error: BaseException) -> str:
+    """e.g. 'certificate verify failed: unable to get local issuer certificate'."""
+    cause: BaseException | None = error
+    while cause is not None:
+        verify = getattr(cause, "verify_message", None)
+        if verify:
+            return f"certificate verify failed: {verify}"
+        cause = cause.__cause__ or cause.__context__
+    return _root_cause(error)
 
 
 def _root_cause(error: BaseException) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 PART = "rs_part"
 POD_KEYS = "namespace, pod, container"
@@ -29,6 +30,25 @@ class Resolution:
 
     step: str = "10m"
     rate_window: str = "10m"
+
+
+Backend = Literal["prometheus", "thanos", "mimir", "victoriametrics"]
+BACKENDS: tuple[Backend, ...] = ("prometheus", "thanos", "mimir", "victoriametrics")
+# Query parameters that make a backend answer completely or fail, never with part of the
+# data (docs/backends.md): Thanos answers partially when a store is down unless told not
+# to; a VictoriaMetrics cluster likewise (a single node ignores the parameter).
+_STRICT_PARAMS: dict[str, dict[str, str]] = {
+    "thanos": {"partial_response": "false", "dedup": "true"},
+    "victoriametrics": {"deny_partial_response": "1"},
+}
+
+
+def backend_params(backend: str) -> dict[str, str]:
+    """The query parameters ``backend`` is always sent (the queries themselves are the same
+    PromQL everywhere: see docs/backends.md for how the answers differ)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}: one of {', '.join(BACKENDS)}")
+    return dict(_STRICT_PARAMS.get(backend, {}))
 
 
 def namespace_matcher(namespaces: Iterable[str]) -> str:
@@ -130,8 +150,13 @@ def memory_query(ns: str, *, window: str, stale_after: str, stats: Sequence[str]
         "mem_fresh": f"max by ({POD_KEYS}) (count_over_time({sel}[{stale_after}]))",
     }
     for stat in sorted(set(stats)):
-        parts[f"memstat_{stat}"] = f"max by ({POD_KEYS}) ({_over_time(stat)}{sel}[{window}]))"
+        parts[f"memstat_{stat}"] = memory_stat_expr(sel, stat=stat, window=window)
     return tagged(parts)
+
+
+def memory_stat_expr(sel: str, *, stat: str, window: str) -> str:
+    """One memory statistic of the raw series ``sel``, per container."""
+    return f"max by ({POD_KEYS}) ({_over_time(stat)}{sel}[{window}]))"
 
 
 def _over_time(stat: str) -> str:

@@ -16,10 +16,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rightsizer.adapters.files import load_policies
+from rightsizer.adapters.incremental import IncrementalSource
 from rightsizer.adapters.prometheus import PrometheusConfig, PrometheusSource
-from rightsizer.adapters.promql import Resolution
+from rightsizer.adapters.promql import BACKENDS, Resolution
+from rightsizer.adapters.rules import MODES
+from rightsizer.adapters.statestore import FileStateStore
 from rightsizer.api.v1alpha1 import EfficiencyPolicy, PolicyError
 from rightsizer.core.report import AgencyReport
+from rightsizer.ports import SourceUnavailable, UsageSource
 from rightsizer.service import NamedPolicy, evaluate_policies, expand_by_label
 
 EXIT_OK, EXIT_INVALID, EXIT_SOURCE, EXIT_BELOW = 0, 2, 3, 4
@@ -67,6 +71,13 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         "--fail-under", type=float, metavar="SCORE", help="exit 4 when an agency scores below SCORE"
     )
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--state",
+        type=Path,
+        metavar="DIR",
+        help="incremental evaluation: keep per-agency state in DIR and read only what is "
+        "new since the last run (rebuilt when missing or damaged)",
+    )
     add_connection_arguments(parser)
     parser.set_defaults(run=run_evaluate)
 
@@ -78,6 +89,13 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--header", action="append", default=[], metavar="NAME:VALUE")
     group.add_argument("--ca-file", help="CA bundle for TLS verification")
     group.add_argument("--insecure-skip-tls-verify", action="store_true")
+    group.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="prometheus",
+        help="what answers the queries; thanos and victoriametrics are also sent parameters "
+        "that refuse partial answers (docs/backends.md)",
+    )
     group.add_argument("--timeout", type=float, default=120.0, help="seconds per query")
     group.add_argument("--retries", type=int, default=2)
     group.add_argument("--workers", type=int, default=2, help="queries in flight at once")
@@ -86,6 +104,13 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--cpu-step", default="10m", help="CPU subquery resolution")
     group.add_argument("--rate-window", default="10m", help="CPU rate() window")
+    group.add_argument(
+        "--recording-rules",
+        choices=MODES,
+        default="auto",
+        help="read rightsizer's recorded series (charts/rightsizer/files/recording-rules.yaml): "
+        "auto = when they cover the window, else raw series (default: auto)",
+    )
 
 
 def timestamp(text: str) -> datetime:
@@ -107,11 +132,13 @@ def prometheus_config(args: argparse.Namespace) -> PrometheusConfig:
         basic_auth=basic,
         ca_file=args.ca_file,
         verify_tls=not args.insecure_skip_tls_verify,
+        backend=args.backend,
         timeout=args.timeout,
         retries=args.retries,
         workers=args.workers,
         agencies_per_batch=args.agencies_per_batch,
         resolution=Resolution(step=args.cpu_step, rate_window=args.rate_window),
+        recording_rules=args.recording_rules,
     )
 
 
@@ -149,15 +176,22 @@ def run_evaluate(args: argparse.Namespace) -> int:
     source = PrometheusSource(prometheus_config(args))
     end = args.at or datetime.now(UTC)
     if args.agency_label:
-        policies = expand_by_label(policies, source, label=args.agency_label, end=end)
-    reports = _run_with_progress(policies, source, end=end, quiet=args.no_progress)
+        try:
+            policies = expand_by_label(policies, source, label=args.agency_label, end=end)
+        except SourceUnavailable as error:
+            print(f"rightsizer: agencies not found: {error}", file=sys.stderr)
+            return EXIT_SOURCE
+    usage: UsageSource = source
+    if args.state is not None:
+        usage = IncrementalSource(source, FileStateStore(args.state))
+    reports = _run_with_progress(policies, usage, end=end, quiet=args.no_progress)
     lang = args.lang or (policies[0].spec.report_language if policies else "en")
     _write_outputs(reports, args, lang=lang)
     return exit_code(reports, fail_under=args.fail_under)
 
 
 def _run_with_progress(
-    policies: list[NamedPolicy], source: PrometheusSource, *, end: datetime, quiet: bool
+    policies: list[NamedPolicy], source: UsageSource, *, end: datetime, quiet: bool
 ) -> list[AgencyReport]:
     if quiet or not sys.stderr.isatty():
         return evaluate_policies(policies, source, end=end)
