@@ -22,7 +22,9 @@ from rightsizer.adapters.kubernetes import (
 from rightsizer.api import annotations as notes
 from rightsizer.api.status import failed_status, policy_status, report_object
 from rightsizer.api.v1alpha1 import PolicyStatus
-from rightsizer.core.decision import Decision, Mode, cap_changes, decide, held
+from rightsizer.core.bounds import Bounds
+from rightsizer.core.budget import budget_changes, changes_in_window, window_seconds
+from rightsizer.core.decision import Decision, Mode, WorkloadState, decide, held
 from rightsizer.core.evaluation import WorkloadEvaluation, evaluate_workload
 from rightsizer.core.model import UsageSummary, Workload
 from rightsizer.core.report import AgencyReport, build_agency_report, failed_agency_report
@@ -182,12 +184,17 @@ class _Actor:
         mode: Mode,
     ) -> list[Decision]:
         by_key = {t.ref.key: t for t in targets}
+        bounds = self._bounds(targets) if mode == "apply" else {}
+        if bounds is None:
+            mode, bounds = "recommend", {}  # bounds unknown: nothing is applied
         decisions = []
+        states: list[WorkloadState] = []
         for evaluation in evaluations:
             target = by_key[evaluation.ref.key]
             state, problem = notes.decode_state(target.annotations.get(notes.STATE))
             if problem:
                 self.failures.append(f"{target.ref}: {problem}")
+            states.append(state)
             decisions.append(
                 decide(
                     evaluation,
@@ -197,9 +204,16 @@ class _Actor:
                     policy_name=self.policy.name,
                     mode=mode,
                     now=self.now,
+                    bounds=bounds.get(target.ref.namespace),
                 )
             )
-        decisions = cap_changes(decisions, self.policy.spec.safety.max_changes_per_evaluation)
+        safety = self.policy.spec.safety
+        decisions = budget_changes(
+            decisions,
+            safety,
+            replicas={t.ref.key: t.workload.replicas for t in targets},
+            recent=changes_in_window(states, now=self.now, window_seconds=window_seconds(safety)),
+        )
         done = []
         evaluated = {e.ref.key: e for e in evaluations}
         for decision in decisions:
@@ -221,18 +235,48 @@ class _Actor:
     ) -> Decision:
         if not decision.writes:
             return decision
+        if "notConverging" in decision.skipped.values():
+            self._not_converging(target, decision)
         if decision.action == "apply":
             try:
                 self._resize(target, evaluation, decision)
-                self._event(target, "Resized", "; ".join(decision.reasons))
-                self._resize_pods(target, decision)
-                return decision
             except ClusterError as error:
-                decision = held(decision, "apiError", f"not applied: {error}")
-                self.failures.append(f"{target.ref}: {error}")
-                self._event(target, "ResizeSkipped", str(error), warning=True)
+                if not self._landed(target, decision, error):
+                    decision = held(decision, "apiError", f"not applied: {error}")
+                    self.failures.append(f"{target.ref}: {error}")
+                    self._event(target, "ResizeSkipped", str(error), warning=True)
+                    self._annotate(target, evaluation, decision)
+                    return decision
+            self._event(target, "Resized", "; ".join(decision.reasons))
+            return self._resize_pods(target, decision)
         self._annotate(target, evaluation, decision)
         return decision
+
+    def _landed(self, target: ClusterWorkload, decision: Decision, error: ClusterError) -> bool:
+        """After a resize whose answer never came (a timeout, a lost connection: status 0)
+        the patch may have landed: read back the state annotation it carried. Without this,
+        a landed change would be recorded as not made (and its state overwritten)."""
+        if error.status != 0:
+            return False
+        try:
+            current = self.cluster.read(target.ref)
+        except ClusterError:
+            return False
+        return current.annotations.get(notes.STATE) == notes.encode_state(decision.state)
+
+    def _not_converging(self, target: ClusterWorkload, decision: Decision) -> None:
+        """The convergence breaker tripped: a warning in the status at every evaluation, and
+        one Warning event when this evaluation tripped it."""
+        tries = self.policy.spec.safety.max_tries
+        message = (
+            f"applied values were undone {decision.state.undone} times (a GitOps controller, a "
+            f"webhook?): stopped after {tries} tries; remove the {notes.STATE} annotation to "
+            "try again"
+        )
+        self.failures.append(f"{target.ref}: {message}")
+        before, _ = notes.decode_state(target.annotations.get(notes.STATE))
+        if before.undone < tries:
+            self._event(target, "NotConverging", message, warning=True)
 
     def _annotations(
         self, evaluation: WorkloadEvaluation, decision: Decision
@@ -281,17 +325,38 @@ class _Actor:
                 if not _still_as_read(target, decision):
                     raise Conflict(f"{target.ref} changed since it was read") from None
 
-    def _resize_pods(self, target: ClusterWorkload, decision: Decision) -> None:
-        """With ``safety.inPlaceResize``: the running pods too, never instead of the template."""
-        if not self.policy.spec.safety.in_place_resize or target.ref.kind in ("CronJob", "Job"):
-            return
+    def _bounds(self, targets: Sequence[ClusterWorkload]) -> dict[str, Bounds] | None:
+        """Per namespace: its LimitRanges and the largest node; None when unreadable."""
         try:
-            count = self.cluster.resize_pods(target, decision.changes)
+            cluster, namespaces = self.cluster.bounds([t.ref.namespace for t in targets])
+        except ClusterError as error:
+            self.failures.append(f"bounds unknown, nothing applied: {error}")
+            return None
+        return {ns: Bounds(namespace=b, cluster=cluster) for ns, b in namespaces.items()}
+
+    def _resize_pods(self, target: ClusterWorkload, decision: Decision) -> Decision:
+        """With ``safety.inPlaceResize``: the running pods too, never instead of the template;
+        a pod whose PodDisruptionBudget allows no disruption now is held, and the reason
+        says so."""
+        if not self.policy.spec.safety.in_place_resize or target.ref.kind in ("CronJob", "Job"):
+            return decision
+        try:
+            budgets = self.cluster.disruption_budgets(target.ref.namespace)
+            result = self.cluster.resize_pods(target, decision.changes, budgets=budgets)
         except ClusterError as error:
             self.failures.append(f"{target.ref}: pods not resized in place: {error}")
-            return
-        if count:
-            self._event(target, "ResizedInPlace", f"{count} running pods resized in place")
+            return decision
+        if result.resized:
+            self._event(target, "ResizedInPlace", f"{result.resized} running pods resized in place")
+        if not result.held:
+            return decision
+        pdbs = sorted({name for names in result.held.values() for name in names})
+        reason = (
+            f"{len(result.held)} pods not resized in place: PodDisruptionBudget "
+            f"{', '.join(pdbs)} allows no disruption now (they change at their next restart)"
+        )
+        self._event(target, "ResizeInPlaceHeld", reason)
+        return decision.model_copy(update={"reasons": (*decision.reasons, reason)})
 
     def _revert(self, target: ClusterWorkload, decision: Decision) -> Decision:
         try:

@@ -20,6 +20,11 @@ REPORTS = "rightsizer.io/v1alpha1/efficiencyreports"
 NAMESPACES = "v1/namespaces"
 EVENTS = "v1/events"
 HPAS = "autoscaling/v2/horizontalpodautoscalers"
+NODES = "v1/nodes"
+LIMIT_RANGES = "v1/limitranges"
+PDBS = "policy/v1/poddisruptionbudgets"
+PODS = "v1/pods"
+VPAS = "autoscaling.k8s.io/v1/verticalpodautoscalers"  # not served unless a test declares it
 AGENCY_LABEL = "rightsizer.io/agency"
 PROJECT_LABEL = "app.kubernetes.io/part-of"
 EXCLUDE = "rightsizer.io/exclude"
@@ -37,6 +42,10 @@ _RESOURCES: dict[str, tuple[str, bool, set[str]]] = {  # resource -> (kind, name
     NAMESPACES: ("Namespace", False, set()),
     EVENTS: ("Event", True, set()),
     HPAS: ("HorizontalPodAutoscaler", True, {"status"}),
+    NODES: ("Node", False, {"status"}),
+    LIMIT_RANGES: ("LimitRange", True, set()),
+    PDBS: ("PodDisruptionBudget", True, {"status"}),
+    PODS: ("Pod", True, {"status", "resize"}),
     **{resource: (kind, True, {"status"}) for kind, resource in WORKLOAD_RESOURCES.items()},
 }
 

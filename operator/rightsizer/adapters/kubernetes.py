@@ -10,6 +10,7 @@ one patch, so a crash never leaves a workload half-changed.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +20,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
+from rightsizer.adapters import guards
+from rightsizer.core.bounds import ClusterBounds, NamespaceBounds
+from rightsizer.core.budget import DisruptionBudget, blocking_budgets
 from rightsizer.core.decision import ResourceChange
 from rightsizer.core.model import (
     ContainerResources,
@@ -76,13 +80,27 @@ class ClusterWorkload:
 
 
 @dataclass
+class PodResizes:
+    """Running pods resized in place, and those a PodDisruptionBudget held (pod -> PDBs)."""
+
+    resized: int = 0
+    held: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass
 class KubernetesCluster:
-    """Thin wrapper over the official client; everything it returns is plain data."""
+    """Thin wrapper over the official client; everything it returns is plain data.
+
+    ``api`` (the reader) reads, annotates and writes rightsizer's own objects; ``actuator``,
+    when given, is the only client that changes resources (``resize``, ``resize_pods``):
+    the chart's actuator identity (adapters/identity.py). Without it ``api`` does both."""
 
     api: client.ApiClient
+    actuator: client.ApiClient | None = None
     component: str = "rightsizer"
     retries: int = 3
     timeout: float = 30.0  # seconds to wait for an answer: a hung API server is an error
+    max_retry_after: float = 30.0  # a 429 asking for a longer wait is an error, not a nap
     calls: int = 0
     _events: int = field(default=0, init=False)
     _apps: client.AppsV1Api = field(init=False)
@@ -90,8 +108,15 @@ class KubernetesCluster:
     _core: client.CoreV1Api = field(init=False)
     _custom: client.CustomObjectsApi = field(init=False)
     _autoscaling: client.AutoscalingV2Api = field(init=False)
+    _writers: dict[str, Any] = field(init=False)  # api group -> the actuator's API
 
     def __post_init__(self) -> None:
+        writer = self.actuator or self.api
+        self._writers = {
+            "apps": client.AppsV1Api(writer),
+            "batch": client.BatchV1Api(writer),
+            "": client.CoreV1Api(writer),
+        }
         self._apps = client.AppsV1Api(self.api)
         self._batch = client.BatchV1Api(self.api)
         self._core = client.CoreV1Api(self.api)
@@ -100,15 +125,24 @@ class KubernetesCluster:
 
     # -- calls -----------------------------------------------------------------------------
     def _call(self, what: str, send: Callable[[], T]) -> T:
-        self.calls += 1
-        try:
-            return send()
-        except ApiException as error:
-            reason = _api_reason(error)
-            kind = Conflict if error.status == 409 else ClusterError
-            raise kind(f"{what}: {error.status} {reason}", status=error.status or 0) from error
-        except (HTTPError, OSError) as error:
-            raise ClusterError(f"{what}: API server unreachable: {error}") from error
+        """One API call; a 429 (the request was not processed) is sent again after the
+        Retry-After the API server gave, up to ``retries`` times and ``max_retry_after``
+        seconds a wait."""
+        for attempt in range(self.retries + 1):
+            self.calls += 1
+            try:
+                return send()
+            except ApiException as error:
+                wait = _retry_after(error)
+                if wait is not None and attempt < self.retries and wait <= self.max_retry_after:
+                    time.sleep(wait)
+                    continue
+                reason = _api_reason(error)
+                kind = Conflict if error.status == 409 else ClusterError
+                raise kind(f"{what}: {error.status} {reason}", status=error.status or 0) from error
+            except (HTTPError, OSError) as error:
+                raise ClusterError(f"{what}: API server unreachable: {error}") from error
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     # -- discovery -------------------------------------------------------------------------
     def namespace_labels(self) -> dict[str, dict[str, str]]:
@@ -127,11 +161,12 @@ class KubernetesCluster:
         found: list[ClusterWorkload] = []
         for namespace in sorted(set(namespaces)):
             hpas = self._hpa_targets(namespace)
+            vpas = self._vpa_targets(namespace)
             for kind in _KINDS:
                 for item in self._list(kind, namespace):
                     if kind == "Job" and _owned(item):
                         continue  # Jobs of a CronJob are evaluated as the CronJob
-                    found.append(read_workload(kind, item, hpas))
+                    found.append(read_workload(kind, item, hpas, vpas))
         return found
 
     def _list(self, kind: WorkloadKind, namespace: str) -> Iterator[dict[str, Any]]:
@@ -174,7 +209,60 @@ class KubernetesCluster:
                 ref.name, ref.namespace, _preload_content=False, _request_timeout=self.timeout
             ),
         )
-        return read_workload(ref.kind, json.loads(answer.data), self._hpa_targets(ref.namespace))
+        return read_workload(
+            ref.kind,
+            json.loads(answer.data),
+            self._hpa_targets(ref.namespace),
+            self._vpa_targets(ref.namespace),
+        )
+
+    # -- guards: VPAs, LimitRanges, nodes, PDBs (read only) -------------------------------
+    def _vpa_targets(self, namespace: str) -> dict[tuple[str, str], frozenset[Resource]]:
+        """Workloads a VerticalPodAutoscaler sizes; without the VPA CRD (404) there are none."""
+        try:
+            answer = self._call(
+                f"list VPAs in {namespace}",
+                lambda: self._custom.list_namespaced_custom_object(
+                    guards.VPA_GROUP,
+                    guards.VPA_VERSION,
+                    namespace,
+                    guards.VPA_PLURAL,
+                    _preload_content=False,
+                    _request_timeout=self.timeout,
+                ),
+            )
+        except ClusterError as error:
+            if error.status == 404:
+                return {}
+            raise
+        return guards.vpa_targets(_items(answer))
+
+    def bounds(self, namespaces: Sequence[str]) -> tuple[ClusterBounds, dict[str, NamespaceBounds]]:
+        """The largest node's allocatable (one list of nodes) and each namespace's
+        LimitRanges: what the API server and the scheduler would admit."""
+        nodes = self._call(
+            "list nodes",
+            lambda: self._core.list_node(_preload_content=False, _request_timeout=self.timeout),
+        )
+        per_namespace = {}
+        for namespace in sorted(set(namespaces)):
+            answer = self._call(
+                f"list LimitRanges in {namespace}",
+                lambda ns=namespace: self._core.list_namespaced_limit_range(  # type: ignore[misc]
+                    ns, _preload_content=False, _request_timeout=self.timeout
+                ),
+            )
+            per_namespace[namespace] = guards.namespace_bounds(namespace, _items(answer))
+        return guards.cluster_bounds(_items(nodes)), per_namespace
+
+    def disruption_budgets(self, namespace: str) -> list[DisruptionBudget]:
+        answer = self._call(
+            f"list PDBs in {namespace}",
+            lambda: client.PolicyV1Api(self.api).list_namespaced_pod_disruption_budget(
+                namespace, _preload_content=False, _request_timeout=self.timeout
+            ),
+        )
+        return guards.disruption_budgets(_items(answer))
 
     # -- writes ----------------------------------------------------------------------------
     def annotate(self, target: ClusterWorkload, annotations: dict[str, str | None]) -> None:
@@ -195,15 +283,23 @@ class KubernetesCluster:
         operations = resize_operations(target, changes, annotations)
         try:
             self._patch(
-                target.ref, operations, what="resize", content_type="application/json-patch+json"
+                target.ref,
+                operations,
+                what="resize",
+                content_type="application/json-patch+json",
+                actuator=True,
             )
         except ClusterError as error:
             if error.status == 422:  # the API server's answer to a failed "test" op
                 raise Conflict(str(error), status=422) from error
             raise
 
-    def _patch(self, ref: WorkloadRef, body: Any, *, what: str, content_type: str) -> None:
-        api = self._batch if _KINDS[ref.kind][0] == "batch" else self._apps
+    def _patch(
+        self, ref: WorkloadRef, body: Any, *, what: str, content_type: str, actuator: bool = False
+    ) -> None:
+        group = _KINDS[ref.kind][0]
+        readers = {"apps": self._apps, "batch": self._batch}
+        api = self._writers[group] if actuator else readers[group]
         method = getattr(api, f"patch_namespaced_{_snake(ref.kind)}")
         self._call(
             f"{what} {ref}",
@@ -217,12 +313,20 @@ class KubernetesCluster:
             ),
         )
 
-    def resize_pods(self, target: ClusterWorkload, changes: Sequence[ResourceChange]) -> int:
+    def resize_pods(
+        self,
+        target: ClusterWorkload,
+        changes: Sequence[ResourceChange],
+        *,
+        budgets: Sequence[DisruptionBudget] = (),
+    ) -> PodResizes:
         """In-place resize (Kubernetes 1.33+) of the workload's running pods, through the
         pods/resize subresource: immediate relief, the template change having been made.
-        Returns the pods resized; a pod that refuses is left to its next restart."""
+        A pod selected by a PDB of ``budgets`` that allows no disruption now is held.
+        A pod that refuses is left to its next restart."""
+        result = PodResizes()
         if not target.selector:
-            return 0
+            return result
         selector = ",".join(f"{k}={v}" for k, v in sorted(target.selector.items()))
         answer = self._call(
             f"list pods of {target.ref}",
@@ -233,24 +337,27 @@ class KubernetesCluster:
                 _request_timeout=self.timeout,
             ),
         )
-        resized = 0
         for pod in _items(answer):
             if (pod.get("metadata") or {}).get("deletionTimestamp"):
                 continue
             operations = pod_resize_operations(pod, changes)
             if not operations:
                 continue
+            blockers = blocking_budgets((pod.get("metadata") or {}).get("labels") or {}, budgets)
+            if blockers:
+                result.held[pod["metadata"]["name"]] = blockers
+                continue
             try:
                 self._resize_pod(target.ref.namespace, pod["metadata"]["name"], operations)
-                resized += 1
+                result.resized += 1
             except ClusterError:
                 continue  # e.g. a kubelet or API server without in-place resize
-        return resized
+        return result
 
     def _resize_pod(self, namespace: str, name: str, operations: list[dict[str, Any]]) -> None:
         self._call(
             f"resize pod {name}",
-            lambda: self._core.patch_namespaced_pod_resize(
+            lambda: self._writers[""].patch_namespaced_pod_resize(
                 name,
                 namespace,
                 operations,
@@ -344,7 +451,10 @@ class KubernetesCluster:
 
 
 def read_workload(
-    kind: WorkloadKind, item: dict[str, Any], hpas: dict[tuple[str, str], frozenset[Resource]]
+    kind: WorkloadKind,
+    item: dict[str, Any],
+    hpas: dict[tuple[str, str], frozenset[Resource]],
+    vpas: dict[tuple[str, str], frozenset[Resource]] | None = None,
 ) -> ClusterWorkload:
     """One API object -> the core's Workload and what a patch needs."""
     meta = item.get("metadata") or {}
@@ -374,6 +484,7 @@ def read_workload(
             _container(c, in_template=c in containers) for c in [*containers, *sidecars]
         ),
         hpa_resources=hpas.get((kind, ref.name), frozenset()),
+        vpa_resources=(vpas or {}).get((kind, ref.name), frozenset()),
         excluded="true" in (labels.get(EXCLUDE), annotations.get(EXCLUDE)),
         generation=meta.get("generation"),
     )
@@ -542,6 +653,18 @@ def _snake(kind: str) -> str:
         "CronJob": "cron_job",
         "Job": "job",
     }[kind]
+
+
+def _retry_after(error: ApiException) -> float | None:
+    """Seconds to wait before sending a refused request again: a 429's Retry-After (1 s
+    when it has none); None for any other answer."""
+    if error.status != 429:
+        return None
+    value = (error.headers or {}).get("Retry-After")
+    try:
+        return max(float(value), 0.0) if value is not None else 1.0
+    except ValueError:
+        return 1.0
 
 
 def _api_reason(error: ApiException) -> str:

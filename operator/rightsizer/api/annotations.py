@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from rightsizer.core.decision import Decision, ResourceChange, WorkloadState
 from rightsizer.core.evaluation import WorkloadEvaluation
 from rightsizer.core.model import Workload
+from rightsizer.core.recommendation import ResourceRecommendation
 from rightsizer.core.units import format_quantity
 
 GRADE = "rightsizer.io/grade"
@@ -36,18 +37,20 @@ def recommendation_annotation(
 ) -> str:
     """Compact JSON: stable for equal content, so an unchanged recommendation writes nothing."""
     containers: dict[str, Any] = {}
+    changes = {change.key: change for change in decision.changes}
     for container in evaluation.containers:
         containers[container.container] = {
             resource: {
                 "current": _quantity(resource, rec.current_request),
-                "request": _quantity(resource, rec.request),
+                "request": _quantity(resource, _made(changes, key, rec)[0]),
                 "currentLimit": _quantity(resource, rec.current_limit),
-                "limit": _quantity(resource, rec.limit),
+                "limit": _quantity(resource, _made(changes, key, rec)[1]),
                 "change": rec.change,
-                "skipped": decision.skipped.get(f"{container.container}/{resource}"),
-                "reasons": list(rec.reasons[-MAX_REASONS:]),
+                "skipped": decision.skipped.get(key),
+                "reasons": list((*rec.reasons, *_bounded(decision, key))[-MAX_REASONS:]),
             }
             for resource, rec in container.resources.items()
+            for key in (f"{container.container}/{resource}",)
         }
     body = {
         "policy": policy,
@@ -59,6 +62,24 @@ def recommendation_annotation(
         "containers": containers,
     }
     return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _made(
+    changes: dict[str, ResourceChange], key: str, rec: ResourceRecommendation
+) -> tuple[float | None, float | None]:
+    """The request and limit applied (within the cluster's bounds), else those proposed."""
+    change = changes.get(key)
+    return (rec.request, rec.limit) if change is None else (change.request_to, change.limit_to)
+
+
+def _bounded(decision: Decision, key: str) -> list[str]:
+    """The decision's reasons about the bounds of ``key`` (a clamp, or why it was not made)."""
+    prefix = f"{key}: "
+    found = [r[len(prefix) :] for r in decision.reasons if r.startswith(prefix)]
+    return [r for r in found if any(word in r for word in _BOUND_WORDS)]
+
+
+_BOUND_WORDS = ("LimitRange", "allocatable", "within the bounds", "max step")  # core/bounds.py
 
 
 def evaluation_annotations(

@@ -8,6 +8,7 @@
   recommendMode     the policy (or the operator's kill switch) only recommends
   job               a bare Job's template cannot change
   hpa               an HPA scales on that resource: recommend only
+  vpa               a VerticalPodAutoscaler (not "Off") also sizes that resource: recommend only
   singleReplica     one replica and the policy does not allow it
   notice            the recommendation has not held for noticeEvaluations yet
   cooldown          the workload changed less than cooldown ago
@@ -15,6 +16,8 @@
   bumpLoop          repeated OOM upsizes without effect: stop and ask a human
   notConverging     applied values keep being undone (GitOps, webhook): stop
   cap               the policy's maxChangesPerEvaluation is used up (see ``cap_changes``)
+  bounds            no value within the LimitRange, the largest node and the max step at once
+                    (see core/bounds.py); clamped values say which bound clamped them
 
 An OOM upsize skips notice, cooldown and change windows, but keeps the caps, the bounds and
 the bump-loop guard. The value applied is the most conservative (largest) target of the
@@ -29,6 +32,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from rightsizer.core.bounds import BOUNDS_SKIP, Bounds, bound_change
 from rightsizer.core.evaluation import WorkloadEvaluation
 from rightsizer.core.model import Frozen, Resource, Workload
 from rightsizer.core.policy import PolicySpec, duration_seconds
@@ -101,8 +105,10 @@ def decide(
     policy_name: str,
     mode: Mode,
     now: datetime,
+    bounds: Bounds | None = None,
 ) -> Decision:
-    """One workload's decision under the policy's safety rules."""
+    """One workload's decision under the policy's safety rules, its changes kept within
+    ``bounds`` (the namespace's LimitRange, the largest node) when given."""
     key = workload.ref.key
     if workload.excluded:
         return Decision(
@@ -158,7 +164,15 @@ def decide(
             skipped[change_key] = reason[0]
             reasons.append(f"{change_key}: {reason[1]}")
             continue
-        changes.append(_change(container, rec, streaks[change_key], policy, urgent=urgent))
+        change = _change(container, rec, streaks[change_key], policy, urgent=urgent)
+        if bounds is not None:
+            bounded = bound_change(change, policy=policy, bounds=bounds)
+            reasons.extend(f"{change_key}: {reason}" for reason in bounded.reasons)
+            if bounded.change is None:
+                skipped[change_key] = BOUNDS_SKIP
+                continue
+            change = bounded.change
+        changes.append(change)
     return _finish(
         key,
         changes,
@@ -249,6 +263,8 @@ class _Gates:
             return "job", "a bare Job's template cannot change: recommend only"
         if rec.resource in self.workload.hpa_resources and safety.hpa == "recommendOnly":
             return "hpa", f"an HPA scales on {rec.resource}: recommend only"
+        if rec.resource in self.workload.vpa_resources:
+            return "vpa", f"a VerticalPodAutoscaler also sizes {rec.resource}: recommend only"
         if (
             self.workload.replicas <= 1
             and not safety.allow_single_replica

@@ -110,6 +110,7 @@ class Workload(Frozen):
     replicas: float = 1.0
     containers: tuple[ContainerResources, ...] = ()
     hpa_resources: frozenset[Resource] = frozenset()
+    vpa_resources: frozenset[Resource] = frozenset()  # a VerticalPodAutoscaler sizes these
     excluded: bool = False
     generation: int | None = None
 

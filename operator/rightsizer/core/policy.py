@@ -306,6 +306,11 @@ class SafetyPolicy(PolicyModel):
     notice_evaluations: Annotated[int, Field(ge=1, le=52)] = 2
     cooldown: Duration = "24h"
     max_changes_per_evaluation: Annotated[int, Field(ge=0, le=10000)] = 20
+    # replicas restarted by the changes of one evaluation (a workload counts its replicas)
+    max_replicas_changed_per_evaluation: Annotated[int, Field(ge=0, le=100000)] = 200
+    # workloads changed within the trailing budgetWindow (counted from their state annotations)
+    max_changes_per_window: Annotated[int, Field(ge=0, le=100000)] = 50
+    budget_window: Duration = "24h"
     change_windows: Annotated[list[ChangeWindow], Field(max_length=14)] = []
     timezone: Annotated[str, Field(pattern=r"^[+-](0[0-9]|1[0-4]):[0-5][0-9]$")] = "+08:00"
     hpa: Literal["recommendOnly", "ignore"] = "recommendOnly"

@@ -12,15 +12,19 @@ from typing import Any
 import kopf
 from kubernetes import client, config
 
+from rightsizer.adapters.identity import TokenSource, actuator_client
+from rightsizer.adapters.incremental import IncrementalSource
 from rightsizer.adapters.kubernetes import KubernetesCluster
 from rightsizer.adapters.prometheus import PrometheusSource
+from rightsizer.adapters.statestore import ConfigMapStateStore
 from rightsizer.api.status import failed_status
 from rightsizer.api.v1alpha1 import PolicyError, parse_policy
 from rightsizer.core.schedule import is_due, jitter_seconds
 from rightsizer.cycle import CycleResult, CycleSettings, run_policy
-from rightsizer.handlers import logs
+from rightsizer.handlers import logs, peering
 from rightsizer.handlers.config import OperatorConfig
 from rightsizer.handlers.metrics import OperatorMetrics
+from rightsizer.ports import UsageSource
 from rightsizer.service import NamedPolicy
 
 GROUP, VERSION, PLURAL = "rightsizer.io", "v1alpha1", "efficiencypolicies"
@@ -39,15 +43,31 @@ def startup(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> No
     )
     settings.posting.level = logging.WARNING
     settings.execution.max_workers = 4
+    peering_config = peering.PeeringConfig.from_environment()
+    peering.configure(settings, peering_config)
     memo.config = operator_config
-    memo.cluster = KubernetesCluster(api=kubernetes_client())
+    reader = kubernetes_client()
+    memo.cluster = KubernetesCluster(
+        api=reader,
+        actuator=actuator(reader, operator_config),
+        timeout=operator_config.kubernetes_timeout,
+    )
+    memo.state = (
+        ConfigMapStateStore(api=reader, namespace=operator_config.state_namespace)
+        if operator_config.state == "configmap"
+        else None
+    )
+    memo.state_cache = {}  # encoded incremental state, kept between evaluations
     memo.metrics = OperatorMetrics()
     memo.metrics.serve(operator_config.metrics_port)
     log.info(
         "operator_started",
         prometheus=operator_config.prometheus_url,
         apply_enabled=operator_config.apply_enabled,
+        actuator=operator_config.actuator if operator_config.apply_enabled else None,
         tick_seconds=TICK_SECONDS,
+        peering=peering_config.name,
+        peering_priority=peering_config.priority if peering_config.name else None,
     )
 
 
@@ -66,6 +86,20 @@ def kubernetes_client() -> client.ApiClient:
         path = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
         config.load_kube_config(config_file=path)  # type: ignore[no-untyped-call]
     return client.ApiClient()
+
+
+def actuator(reader: client.ApiClient, operator_config: OperatorConfig) -> client.ApiClient | None:
+    """In apply mode with the chart's actuator: the client of resize patches, with tokens of
+    the actuator from the TokenRequest API. Otherwise None: the reader's identity does all."""
+    if not (operator_config.apply_enabled and operator_config.actuator):
+        return None
+    source = TokenSource(
+        reader,
+        namespace=operator_config.actuator_namespace,
+        name=operator_config.actuator,
+        seconds=operator_config.actuator_token_seconds,
+    )
+    return actuator_client(source)
 
 
 def _parse(name: str, spec: Any) -> NamedPolicy | PolicyError:
@@ -136,7 +170,7 @@ def evaluate(
     result = run_policy(
         parsed,
         generation=meta.get("generation"),
-        source=PrometheusSource(memo.config.prometheus()),
+        source=usage_source(memo),
         cluster=memo.cluster,
         now=now,
         settings=settings,
@@ -144,6 +178,14 @@ def evaluate(
     patch.status.update(_status(result.status))
     memo.metrics.record(name, result, time.monotonic() - started)
     _tell(name, parsed, result, body, seconds=time.monotonic() - started)
+
+
+def usage_source(memo: kopf.Memo) -> UsageSource:
+    """Prometheus with credentials read now; incremental when the state has a store."""
+    source = PrometheusSource(memo.config.prometheus())
+    if getattr(memo, "state", None) is None:
+        return source
+    return IncrementalSource(source, memo.state, cache=memo.state_cache)
 
 
 RETRYABLE = ("PrometheusUnavailable", "KubernetesUnavailable")
