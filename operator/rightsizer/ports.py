@@ -48,6 +48,7 @@ class Collection(Frozen):
     key: str
     observations: tuple[Observation, ...]
     queries: int
+    notes: tuple[str, ...] = ()  # how the source read it (e.g. recorded or raw series)
 
 
 class UsageSource(Protocol):
@@ -70,3 +71,18 @@ class UsageSource(Protocol):
         progress: Progress | None = None,
     ) -> list[Collection | SourceUnavailable]:
         """One result per request, in order; a request that failed gets its error."""
+
+
+class StateUnavailable(Exception):
+    """The incremental state could not be read or written (it is rebuilt, never trusted)."""
+
+
+class StateStore(Protocol):
+    """Where incremental evaluation keeps its per-agency state between cycles (opaque bytes;
+    the state carries its own schema version and checksum)."""
+
+    def load(self, key: str) -> bytes | None:
+        """The bytes saved under ``key``, or None when there are none."""
+
+    def save(self, key: str, blob: bytes) -> None:
+        """Replace what is saved under ``key``."""

@@ -1,0 +1,121 @@
+"""Incremental evaluation at scale: build the state at T-1h (a rebuild from Prometheus), then
+one incremental cycle to T, each in a fresh process (the second reads the state from files,
+as after a restart). Prints wall time, Prometheus time, queries, peak MiB, state bytes.
+
+    .venv/bin/python benchmarks/scale_incremental.py [--agencies 300 --workloads-per-agency 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def measure_incremental(
+    url: str, end: datetime, state: Path, *, workers: int = 2, batch: int = 5
+) -> dict[str, Any]:
+    """One evaluation of every agency at ``end`` through the incremental source."""
+    from rightsizer.adapters.files import load_policies
+    from rightsizer.adapters.incremental import IncrementalSource
+    from rightsizer.adapters.prometheus import PrometheusConfig, PrometheusSource
+    from rightsizer.adapters.statestore import FileStateStore
+    from rightsizer.service import NamedPolicy, evaluate_policies, expand_by_label
+    from scale import union_seconds
+
+    [policy] = [p for p in load_policies([ROOT / "policies"]) if p.name == "default"]
+    prometheus = PrometheusSource(
+        PrometheusConfig(url=url, workers=workers, agencies_per_batch=batch)
+    )
+    source = IncrementalSource(prometheus, FileStateStore(state))
+    started = time.perf_counter()
+    policies = expand_by_label(
+        [NamedPolicy(policy.name, policy.spec)], prometheus, label="rightsizer.io/agency", end=end
+    )
+    reports = evaluate_policies(policies, source, end=end)
+    wall = time.perf_counter() - started
+    in_prometheus = union_seconds(prometheus.query_spans)
+    sizes = list(source.state_bytes.values())
+    return {
+        "wall": wall,
+        "prometheusWall": in_prometheus,
+        "ours": wall - in_prometheus,
+        "queries": prometheus.queries,
+        "peakMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "workloads": sum(len(r.workloads) for r in reports),
+        "complete": all(r.complete for r in reports),
+        "rebuilt": len(source.rebuilt),
+        "stateBytes": sum(sizes),
+        "largestAgencyBytes": max(sizes, default=0),
+        # ConfigMap objects at 512 KiB of base64 each (the operator's store)
+        "shards": sum(-(-(size * 4 // 3) // (512 * 1024)) for size in sizes),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--agencies", type=int, default=300)
+    parser.add_argument("--workloads-per-agency", type=int, default=50)
+    parser.add_argument("--days", type=float, default=14)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--agencies-per-batch", type=int, default=5)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--end", help=argparse.SUPPRESS)
+    parser.add_argument("--state", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        figures = measure_incremental(
+            args.url,
+            datetime.fromisoformat(args.end),
+            Path(args.state),
+            workers=args.workers,
+            batch=args.agencies_per_batch,
+        )
+        print(json.dumps(figures))
+        return
+    from common import child_figures, single_pod_cloud
+    from rightsizer.localprom import LocalPrometheus
+
+    dataset = single_pod_cloud(
+        args.agencies, args.workloads_per_agency, args.days, files=args.agencies // 25
+    )
+    state = Path(tempfile.mkdtemp(prefix="rightsizer-state-"))
+    print(
+        f"{'cycle':>12} {'wall s':>7} {'prom s':>7} {'ours s':>7} {'queries':>7} "
+        f"{'peak MiB':>8} {'workloads':>9} {'rebuilt':>7} {'state MB':>8} {'shards':>6}"
+    )
+    with LocalPrometheus(dataset.data_dir) as server:
+        end = dataset.spec.end
+        for label, at in (("rebuild T-1h", end - timedelta(hours=1)), ("incremental", end)):
+            _, f = child_figures(
+                __file__,
+                "--url",
+                server.url,
+                "--end",
+                at.isoformat(),
+                "--state",
+                str(state),
+                "--workers",
+                str(args.workers),
+                "--agencies-per-batch",
+                str(args.agencies_per_batch),
+            )
+            print(
+                f"{label:>12} {f['wall']:>7.1f} {f['prometheusWall']:>7.1f} {f['ours']:>7.1f} "
+                f"{f['queries']:>7} {f['peakMiB']:>8.0f} {f['workloads']:>9} {f['rebuilt']:>7} "
+                f"{f['stateBytes'] / 1e6:>8.1f} {f['shards']:>6}  complete={f['complete']}"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""Incremental evaluation against a real Prometheus: the same answers as the full path within
+the stated tolerance, lost or damaged state rebuilt, a fixed number of queries per cycle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, STANDARD
+
+from rightsizer.adapters.files import load_policies
+from rightsizer.adapters.incremental import IncrementalSource
+from rightsizer.adapters.prometheus import PrometheusConfig, PrometheusSource
+from rightsizer.adapters.statestore import FileStateStore, safe_name
+from rightsizer.core.evaluation import WorkloadEvaluation
+from rightsizer.core.policy import PolicySpec
+from rightsizer.core.report import AgencyReport
+from rightsizer.localprom import LocalPrometheus, cached_dataset
+from rightsizer.service import NamedPolicy, evaluate_policies, expand_by_label
+from rightsizer.simulate import CloudSpec
+
+pytestmark = pytest.mark.prometheus
+
+SAME_GRADE = 0.95  # share of workloads graded the same as by the full path
+TARGET_TOLERANCE = 0.05  # relative difference of every recommended target
+
+
+def policies(source: PrometheusSource, **update: object) -> list[NamedPolicy]:
+    [policy] = [p for p in load_policies([ROOT / "policies"]) if p.name == "default"]
+    spec = policy.spec.model_copy(update=update)
+    template = NamedPolicy(policy.name, spec)
+    return expand_by_label([template], source, label="rightsizer.io/agency", end=STANDARD.end)
+
+
+def incremental(url: str, folder: Path) -> IncrementalSource:
+    return IncrementalSource(PrometheusSource(PrometheusConfig(url=url)), FileStateStore(folder))
+
+
+def by_key(reports: list[AgencyReport]) -> dict[str, WorkloadEvaluation]:
+    assert all(r.complete for r in reports), [r.error for r in reports]
+    return {e.ref.key: e for r in reports for e in r.workloads}
+
+
+@dataclass
+class Compared:
+    full: dict[str, WorkloadEvaluation]
+    folded: dict[str, WorkloadEvaluation]
+
+
+@pytest.fixture(scope="module")
+def compared(prometheus: LocalPrometheus, tmp_path_factory: pytest.TempPathFactory) -> Compared:
+    """Full evaluation at the end; incremental seeded 30 hours before, then folded every 3
+    hours (across a midnight, so a day is closed from folded points)."""
+    full_source = PrometheusSource(PrometheusConfig(url=prometheus.url))
+    chosen = policies(full_source)
+    full = by_key(evaluate_policies(chosen, full_source, end=STANDARD.end))
+    source = incremental(prometheus.url, tmp_path_factory.mktemp("state"))
+    start = STANDARD.end - timedelta(hours=30)
+    evaluate_policies(chosen, source, end=start)
+    assert set(source.rebuilt.values()) == {"missing"}
+    for hour in range(3, 31, 3):
+        reports = evaluate_policies(chosen, source, end=start + timedelta(hours=hour))
+        assert source.rebuilt == {}, "a steady cycle folds, it does not rebuild"
+    return Compared(full=full, folded=by_key(reports))
+
+
+def test_incremental_grades_match_the_full_path(compared: Compared) -> None:
+    assert compared.folded.keys() == compared.full.keys()
+    same = [k for k, e in compared.full.items() if compared.folded[k].grade == e.grade]
+    assert len(same) >= SAME_GRADE * len(compared.full)
+    actions = [k for k, e in compared.full.items() if compared.folded[k].action == e.action]
+    assert len(actions) >= SAME_GRADE * len(compared.full)
+
+
+def test_incremental_recommendations_match_the_full_path(compared: Compared) -> None:
+    assert within_tolerance(compared.full, compared.folded) >= 100
+
+
+def within_tolerance(
+    expected: dict[str, WorkloadEvaluation], found: dict[str, WorkloadEvaluation]
+) -> int:
+    """Every target within the tolerance (asserted); the number of targets compared."""
+    checked = 0
+    for key, full in expected.items():
+        folded = {c.container: c for c in found[key].containers}
+        for container in full.containers:
+            for resource, wanted in container.resources.items():
+                got = folded[container.container].resources[resource]
+                floor = 0.001 if resource == "cpu" else 2**20
+                assert abs(got.target - wanted.target) <= max(
+                    TARGET_TOLERANCE * wanted.target, floor
+                ), (key, container.container, resource, wanted.target, got.target)
+                checked += 1
+    return checked
+
+
+# -- lost, damaged and foreign state (a 2-day window: rebuilding is cheap) ---------------------
+@pytest.fixture(scope="module")
+def short(prometheus: LocalPrometheus) -> list[NamedPolicy]:
+    source = PrometheusSource(PrometheusConfig(url=prometheus.url))
+    return policies(source, window="2d", min_history="1d")
+
+
+def cycle(
+    source: IncrementalSource, chosen: list[NamedPolicy], hours: int
+) -> dict[str, WorkloadEvaluation]:
+    return by_key(evaluate_policies(chosen, source, end=STANDARD.end - timedelta(hours=hours)))
+
+
+def same_answers(
+    expected: dict[str, WorkloadEvaluation], found: dict[str, WorkloadEvaluation]
+) -> None:
+    assert found.keys() == expected.keys()
+    same = [k for k, e in expected.items() if found[k].grade == e.grade]
+    assert len(same) >= SAME_GRADE * len(expected)
+    within_tolerance(expected, found)
+
+
+def test_lost_or_corrupt_state_is_detected_and_rebuilt(
+    prometheus: LocalPrometheus, short: list[NamedPolicy], tmp_path: Path
+) -> None:
+    source = incremental(prometheus.url, tmp_path)
+    cycle(source, short, hours=2)
+    expected = cycle(source, short, hours=1)
+    files = sorted(tmp_path.glob("*.state"))
+    assert len(files) == 3
+    blob = bytearray(files[0].read_bytes())
+    blob[len(blob) // 2] ^= 0x55
+    files[0].write_bytes(bytes(blob))
+    files[1].unlink()
+    restarted = incremental(prometheus.url, tmp_path)  # an operator restart: nothing in memory
+    # the same evaluation time again: rebuilt agencies answer as the folded state did
+    again = cycle(restarted, short, hours=1)
+    reasons = sorted(restarted.rebuilt.values())
+    assert len(reasons) == 2 and reasons[0].startswith("corrupt") and reasons[1] == "missing"
+    same_answers(expected, again)
+
+
+def test_state_about_something_else_is_never_used(
+    prometheus: LocalPrometheus, short: list[NamedPolicy], tmp_path: Path
+) -> None:
+    source = incremental(prometheus.url, tmp_path)
+    expected = cycle(source, short, hours=1)
+    first, second = short[0].name, short[1].name
+    # another agency's (valid, intact) state where this agency's belongs
+    (tmp_path / f"{safe_name(second)}.state").write_bytes(
+        (tmp_path / f"{safe_name(first)}.state").read_bytes()
+    )
+    restarted = incremental(prometheus.url, tmp_path)
+    again = cycle(restarted, short, hours=1)
+    assert list(restarted.rebuilt) == [second]
+    assert restarted.rebuilt[second].startswith("about something else")
+    same_answers(expected, again)
+
+
+# -- queries per cycle --------------------------------------------------------------------------
+def served_per_cycle(workloads_per_agency: int, folder: Path) -> tuple[int, int]:
+    """Queries the server answered for a rebuild, then for a steady cycle an hour later."""
+    spec = CloudSpec(
+        agencies=3, workloads_per_agency=workloads_per_agency, days=2, interval_seconds=900, seed=7
+    )
+    chosen = [
+        NamedPolicy(
+            f"p{i}",
+            PolicySpec(
+                agency=f"agency-00{i}",
+                namespaces=[f"agency-00{i}-prod", f"agency-00{i}-test"],
+                min_history="1d",
+            ),
+        )
+        for i in (1, 2, 3)
+    ]
+    with LocalPrometheus(cached_dataset(spec).data_dir) as server:
+        source = IncrementalSource(
+            PrometheusSource(PrometheusConfig(url=server.url, agencies_per_batch=1)),
+            FileStateStore(folder),
+        )
+        counts = []
+        for end in (spec.end - timedelta(hours=1), spec.end):
+            before = server.query_count()
+            reports = evaluate_policies(chosen, source, end=end)
+            counts.append(server.query_count() - before)
+            assert all(report.complete for report in reports)
+    return counts[0], counts[1]
+
+
+@pytest.fixture(scope="module")
+def tmp_folders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return tmp_path_factory.mktemp("small"), tmp_path_factory.mktemp("large")
+
+
+def test_query_count_per_cycle_does_not_grow_with_workloads(
+    tmp_folders: tuple[Path, Path],
+) -> None:
+    small = served_per_cycle(8, tmp_folders[0])
+    large = served_per_cycle(64, tmp_folders[1])
+    assert small == large
+    # per agency: inventory, live, storage, GPU and delta each cycle; two seed queries more
+    # when rebuilding
+    assert small == (3 * 7, 3 * 5)
