@@ -56,7 +56,9 @@ REPORTS = "/apis/rightsizer.io/v1alpha1/efficiencyreports"
 CLEAR_SHAPES = ("idle", "overprovisioned", "rightsized", "at-capacity", "oom-killed")
 CHART_NAMESPACE = "rightsizer"
 CHART_SA = "rightsizer"
-SA_USER = f"system:serviceaccount:{CHART_NAMESPACE}:{CHART_SA}"
+SA_USER = f"system:serviceaccount:{CHART_NAMESPACE}:{CHART_SA}"  # the reader
+CHART_ACTUATOR = "rightsizer-actuator"  # apply.enabled only: the identity of resize patches
+ACTUATOR_USER = f"system:serviceaccount:{CHART_NAMESPACE}:{CHART_ACTUATOR}"
 PROBE = "e2e-admission-probe"  # a Deployment the admission-policy probes patch (dry run)
 
 
@@ -197,13 +199,28 @@ def render_chart(cp: ControlPlane, *, apply_enabled: bool) -> list[dict[str, Any
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
-def install_chart_identity(cp: ControlPlane, *, apply_enabled: bool) -> list[dict[str, Any]]:
-    """Apply the rendered ServiceAccount, RBAC and admission policy (not the Deployment:
-    the operator runs here as a process with that ServiceAccount's token)."""
+def _identity(docs: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    return {
+        (d["kind"], d["metadata"].get("namespace", ""), d["metadata"]["name"]): d
+        for d in docs
+        if d["kind"] in RBAC_KINDS
+    }
+
+
+def install_chart_identity(
+    cp: ControlPlane, *, apply_enabled: bool, previous: Iterable[dict[str, Any]] = ()
+) -> list[dict[str, Any]]:
+    """Apply the rendered ServiceAccounts, RBAC and admission policy (not the Deployment:
+    the operator runs here as a process with the reader's token), and delete what the
+    ``previous`` render had and this one has not (the actuator, once apply is off), as
+    ``helm upgrade`` would."""
     docs = render_chart(cp, apply_enabled=apply_enabled)
-    chosen = [d for d in docs if d["kind"] in RBAC_KINDS]
+    chosen = _identity(docs)
     cp.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List",
-                                                     "items": chosen}))  # fmt: skip
+                                                     "items": list(chosen.values())}))  # fmt: skip
+    for kind, namespace, name in sorted(set(_identity(previous)) - set(chosen)):
+        scope = ["-n", namespace] if namespace else []
+        cp.kubectl("delete", kind, name, *scope, "--ignore-not-found", "--wait=false")
     return docs
 
 
@@ -214,10 +231,10 @@ def operator_env(docs: list[dict[str, Any]]) -> dict[str, str]:
     return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
 
 
-def sa_token(cp: ControlPlane) -> str:
-    """A TokenRequest for the chart's ServiceAccount (``kubectl create token``)."""
+def sa_token(cp: ControlPlane, account: str = CHART_SA) -> str:
+    """A TokenRequest for the chart's reader (or ``account``), by ``kubectl create token``."""
     return cp.kubectl(
-        "create", "token", CHART_SA, "-n", CHART_NAMESPACE, "--duration", "2h"
+        "create", "token", account, "-n", CHART_NAMESPACE, "--duration", "2h"
     ).stdout.strip()
 
 
@@ -229,11 +246,15 @@ class Chart:
         self.apply_enabled: bool | None = None
         self.docs: list[dict[str, Any]] = []
         self._token: str | None = None
+        self._actuator_token: str | None = None
 
     def use(self, *, apply_enabled: bool) -> list[dict[str, Any]]:
         if self.apply_enabled is not apply_enabled:
-            self.docs = install_chart_identity(self.cp, apply_enabled=apply_enabled)
+            self.docs = install_chart_identity(
+                self.cp, apply_enabled=apply_enabled, previous=self.docs
+            )
             self.apply_enabled = apply_enabled
+            self._actuator_token = None  # a re-created actuator account has a new uid
             if self.has_admission_policy:
                 self._wait_admission(allowed=apply_enabled)
         return self.docs
@@ -252,10 +273,20 @@ class Chart:
             self._token = sa_token(self.cp)
         return self._token
 
-    def kubeconfig(self, server: str | None = None, name: str = "operator") -> Path:
-        return self.cp.token_kubeconfig(
-            self.work / f"{name}.kubeconfig", self.token, server=server
-        )
+    @property
+    def actuator_token(self) -> str:
+        """A token of the actuator (apply mode), as the operator mints them."""
+        assert self.apply_enabled, "the actuator exists with apply.enabled only"
+        if self._actuator_token is None:
+            self._actuator_token = sa_token(self.cp, CHART_ACTUATOR)
+        return self._actuator_token
+
+    def kubeconfig(
+        self, server: str | None = None, name: str = "operator", *, actuator: bool = False
+    ) -> Path:
+        """The reader's kubeconfig (the operator's); ``actuator``: the actuator's."""
+        token = self.actuator_token if actuator else self.token
+        return self.cp.token_kubeconfig(self.work / f"{name}.kubeconfig", token, server=server)
 
     def probe_resize(self, *, dry_run: bool = True) -> Any:
         """As the ServiceAccount: change the probe Deployment's container requests."""
@@ -268,17 +299,30 @@ class Chart:
             f"/apis/apps/v1/namespaces/{CHART_NAMESPACE}/deployments/{PROBE}",
             body=patch,
             content_type="application/json-patch+json",
-            token=self.token,
+            token=self.actuator_token if self.apply_enabled else self.token,
             params={"dryRun": "All"} if dry_run else None,
         )
+
+    def _probe_image_denied(self) -> bool:
+        patch = [{"op": "replace", "path": "/spec/template/spec/containers/0/image",
+                  "value": "registry.invalid/other:2"}]  # fmt: skip
+        answer = self.cp.request(
+            "PATCH",
+            f"/apis/apps/v1/namespaces/{CHART_NAMESPACE}/deployments/{PROBE}",
+            body=patch,
+            content_type="application/json-patch+json",
+            token=self.actuator_token,
+            params={"dryRun": "All"},
+        )
+        return answer.status_code == 403 and "ValidatingAdmissionPolicy" in answer.text
 
     def _wait_admission(self, *, allowed: bool) -> None:
         """The API server loads a changed policy a moment later: wait until it decides."""
 
         def decided() -> bool:
             answer = self.probe_resize()
-            if allowed:
-                return answer.status_code < 300
+            if allowed:  # and the new policy is in force: the actuator may change no image
+                return answer.status_code < 300 and self._probe_image_denied()
             return answer.status_code == 403 and "ValidatingAdmissionPolicy" in answer.text
 
         wait_for(
@@ -297,6 +341,7 @@ class OperatorProcess:
     prometheus_url: str
     log_path: Path
     apply_enabled: bool = False
+    actuator: str | None = CHART_ACTUATOR  # apply mode: whose tokens make resize patches
     process: Process | None = None
 
     def env(self) -> dict[str, str]:
@@ -314,6 +359,11 @@ class OperatorProcess:
             RIGHTSIZER_LOG_FORMAT="json",
             RIGHTSIZER_APPLY_ENABLED="true" if self.apply_enabled else "false",
         )
+        if self.apply_enabled and self.actuator:  # as the chart's Deployment sets it
+            env.update(
+                RIGHTSIZER_ACTUATOR_SERVICE_ACCOUNT=self.actuator,
+                RIGHTSIZER_ACTUATOR_NAMESPACE=CHART_NAMESPACE,
+            )
         return env
 
     def start(self) -> OperatorProcess:
@@ -392,12 +442,19 @@ def involved(event: Mapping[str, Any]) -> str:
     return f"{o['kind']}/{o['namespace']}/{o['name']}"
 
 
+def operator_audit(cp: ControlPlane) -> list[dict[str, Any]]:
+    """The audit log's events of the operator's identities: the reader and the actuator."""
+    return sorted(
+        cp.audit(SA_USER) + cp.audit(ACTUATOR_USER), key=lambda e: e["requestReceivedTimestamp"]
+    )
+
+
 def denials(cp: ControlPlane, *, since: str) -> list[str]:
-    """Requests of the chart's ServiceAccount the API server refused (403) since ``since``
+    """Requests of the chart's ServiceAccounts the API server refused (403) since ``since``
     (an RFC 3339 time), outside the chart's namespace (where the identity tests probe)."""
     return [
         f"{e['verb']} {e['requestURI']}: {e['responseStatus'].get('message', '')}"
-        for e in cp.audit(SA_USER)
+        for e in operator_audit(cp)
         if e["requestReceivedTimestamp"] >= since
         and e.get("responseStatus", {}).get("code") == 403
         and (e.get("objectRef") or {}).get("namespace") != CHART_NAMESPACE

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from controlplane import ControlPlane
 from e2e_cloud import (
+    ACTUATOR_USER,
     KINDS,
     PLURAL,
     POLICIES,
     PREVIOUS,
-    SA_USER,
     Chart,
     Cloud,
     OperatorProcess,
@@ -32,6 +32,7 @@ from e2e_cloud import (
     events,
     involved,
     key,
+    operator_audit,
     operator_errors,
     path_of,
     policy,
@@ -135,10 +136,10 @@ def test_apply_mode_resizes_every_kind_the_truth_says(
     assert run.status["changesApplied"] == len(changed)
     resized = events(control_plane, run.namespaces, "Resized")
     assert sorted(involved(e) for e in resized) == sorted(changed)
-    # made by the chart's ServiceAccount (the audit log says who), not by an admin
+    # made by the chart's actuator (the audit log says who), not by the reader or an admin
     patched = {
         (e["objectRef"]["resource"], e["objectRef"].get("namespace"), e["objectRef"]["name"])
-        for e in control_plane.audit(SA_USER)
+        for e in control_plane.audit(ACTUATOR_USER)
         if e["requestReceivedTimestamp"] >= run.since
         and e["verb"] == "patch"
         and e["responseStatus"]["code"] == 200
@@ -175,7 +176,7 @@ def test_in_place_resize_patches_running_pods_beside_the_template(
     through pods/resize by the chart's ServiceAccount (no kubelet here: the API level only)."""
     resized_pods = {
         (e["objectRef"].get("namespace"), e["objectRef"]["name"])
-        for e in control_plane.audit(SA_USER)
+        for e in control_plane.audit(ACTUATOR_USER)
         if e["requestReceivedTimestamp"] >= run.since
         and e["verb"] == "patch"
         and e["objectRef"]["resource"] == "pods"
@@ -199,7 +200,7 @@ def test_excluded_workload_is_untouched(run: Run, cloud: Cloud, control_plane: C
     name = excluded.split("/")[-1]
     writes = [
         e
-        for e in control_plane.audit(SA_USER)
+        for e in operator_audit(control_plane)
         if e["requestReceivedTimestamp"] >= run.since
         and e["verb"] in ("patch", "update")
         and (e.get("objectRef") or {}).get("name") == name

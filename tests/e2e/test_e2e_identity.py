@@ -79,6 +79,20 @@ def _as_sa(cp: ControlPlane, chart: Chart, *args: str) -> tuple[int, str]:
     return result.returncode, result.stdout + result.stderr
 
 
+def _as_actuator(cp: ControlPlane, chart: Chart, *args: str) -> tuple[int, str]:
+    """``kubectl patch deployment/NAME -n NS --type=json -p PATCH`` as the actuator, sent
+    directly: the actuator may patch but not get (kubectl patch gets first)."""
+    _, target, _, namespace, _, _, operations = args
+    answer = cp.request(
+        "PATCH",
+        f"/apis/apps/v1/namespaces/{namespace}/deployments/{target.split('/')[1]}",
+        body=json.loads(operations),
+        content_type="application/json-patch+json",
+        token=chart.actuator_token,
+    )
+    return (0 if answer.ok else 1), answer.text
+
+
 def _resize_patch(cpu: str) -> str:
     path = "/spec/template/spec/containers/0/resources/requests/cpu"
     return json.dumps([{"op": "replace", "path": path, "value": cpu}])
@@ -136,7 +150,7 @@ def test_apply_mode_admission_policy_allows_resources_only(
     assert chart.env["RIGHTSIZER_APPLY_ENABLED"] == "true"
     deployment = f"deployment/{PROBE}"
     try:
-        code, output = _as_sa(cp, chart, "patch", deployment, "-n", CHART_NAMESPACE,
+        code, output = _as_actuator(cp, chart, "patch", deployment, "-n", CHART_NAMESPACE,
                               "--type=json", "-p", _resize_patch("150m"))  # fmt: skip
         assert code == 0, output
         for patch, message in (
@@ -149,7 +163,7 @@ def test_apply_mode_admission_policy_allows_resources_only(
                "value": {"x": "y"}}],
              "the pod template's metadata changed"),
         ):  # fmt: skip
-            code, output = _as_sa(cp, chart, "patch", deployment, "-n", CHART_NAMESPACE,
+            code, output = _as_actuator(cp, chart, "patch", deployment, "-n", CHART_NAMESPACE,
                                   "--type=json", "-p", json.dumps(patch))  # fmt: skip
             assert code == 1, (patch, output)
             assert message in output, output

@@ -27,6 +27,7 @@ CHART = REPO / "charts" / "rightsizer"
 KUBE_VERSION = "1.34.0"
 NAMESPACE = "rightsizer-system"
 SA_USER = f"system:serviceaccount:{NAMESPACE}:rightsizer"
+ACTUATOR_USER = f"system:serviceaccount:{NAMESPACE}:rightsizer-actuator"
 WORKLOAD_KINDS = {"deployments", "statefulsets", "daemonsets", "cronjobs"}
 
 Render = Callable[..., list[dict[str, Any]]]
@@ -246,6 +247,68 @@ def test_environment_with_prometheus_auth(apply_docs: list[dict[str, Any]]) -> N
     assert volumes["prometheus-ca"]["configMap"]["name"] == "prometheus-ca"
 
 
+BASIC_AUTH_VALUES: dict[str, Any] = {
+    "prometheus": {
+        "url": "https://vmselect.monitoring.svc:8481/select/0/prometheus",
+        "backend": "victoriametrics",
+        "basicAuth": {"secretName": "vm-reader", "key": "userpass"},
+        "tls": {"caSecretName": "vm-ca", "caKey": "bundle.pem", "insecureSkipVerify": False},
+        "headers": {"X-Scope-OrgID": "finance", "X-Trace": "on"},
+    }
+}
+
+
+def test_environment_with_basic_auth_ca_secret_and_backend(render: Render) -> None:
+    docs = render(values=BASIC_AUTH_VALUES)
+    env = env_of(docs)
+    mounts = {m["name"]: m["mountPath"] for m in container(docs)["volumeMounts"]}
+    volumes = {v["name"]: v for v in one(docs, "Deployment")["spec"]["template"]["spec"]["volumes"]}
+    assert env["RIGHTSIZER_PROMETHEUS_BACKEND"] == "victoriametrics"
+    assert (
+        env["RIGHTSIZER_PROMETHEUS_BASIC_AUTH_FILE"]
+        == mounts["prometheus-basic-auth"] + "/userpass"
+    )
+    assert volumes["prometheus-basic-auth"]["secret"] == {
+        "secretName": "vm-reader",
+        "items": [{"key": "userpass", "path": "userpass"}],
+    }
+    assert env["RIGHTSIZER_PROMETHEUS_CA_FILE"] == mounts["prometheus-ca"] + "/bundle.pem"
+    assert volumes["prometheus-ca"]["secret"]["secretName"] == "vm-ca"
+    assert (
+        json.loads(env["RIGHTSIZER_PROMETHEUS_HEADERS"])
+        == BASIC_AUTH_VALUES["prometheus"]["headers"]
+    )
+    assert "RIGHTSIZER_PROMETHEUS_BEARER_TOKEN_FILE" not in env
+    assert "RIGHTSIZER_PROMETHEUS_INSECURE" not in env
+    insecure = render(values={"prometheus": {"tls": {"insecureSkipVerify": True}}})
+    assert env_of(insecure)["RIGHTSIZER_PROMETHEUS_INSECURE"] == "true"
+    assert env_of(insecure)["RIGHTSIZER_PROMETHEUS_BACKEND"] == "prometheus"
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {"prometheus": {"auth": {"secretName": "t"}, "basicAuth": {"secretName": "b"}}},
+            "not both",
+        ),
+        ({"prometheus": {"backend": "influx"}}, "prometheus.backend"),
+    ],
+    ids=["token-and-basic-auth", "unknown-backend"],
+)
+def test_prometheus_connection_values_are_checked(
+    helm: str, helm_env: dict[str, str], values: dict[str, Any], message: str
+) -> None:
+    extra = [
+        a for key, value in values.items() for a in ("--set-json", f"{key}={json.dumps(value)}")
+    ]
+    done = run_helm(
+        helm, helm_env, "template", "rightsizer", str(CHART), "--kube-version", KUBE_VERSION, *extra
+    )
+    assert done.returncode != 0
+    assert message in done.stderr
+
+
 # --- RBAC ----------------------------------------------------------------------------------
 
 
@@ -326,7 +389,66 @@ def test_annotate_role(default_docs: list[dict[str, Any]], apply_docs: list[Any]
         assert grants(rules, group, resource) == {"patch"}
     assert {verb for rule in rules for verb in rule["verbs"]} == {"patch"}
     assert not grants(rules, "", "pods/resize")
-    assert grants(rules_of(apply_docs, "rightsizer-annotate"), "", "pods/resize") == {"patch"}
+    assert not grants(rules_of(apply_docs, "rightsizer-annotate"), "", "pods/resize")
+
+
+def test_apply_adds_the_actuator_and_only_then(
+    default_docs: list[dict[str, Any]], apply_docs: list[dict[str, Any]], render: Render
+) -> None:
+    """Two identities: the reader (the pod's) and, with apply.enabled, the actuator, which
+    only patches workloads (and pods/resize), and whose tokens only the reader may mint."""
+    assert [a["metadata"]["name"] for a in of_kind(default_docs, "ServiceAccount")] == [
+        "rightsizer"
+    ]
+    names = {r["metadata"]["name"] for r in of_kind(default_docs, "Role")}
+    assert "rightsizer-actuator-token" not in names
+    assert "RIGHTSIZER_ACTUATOR_SERVICE_ACCOUNT" not in env_of(default_docs)
+    accounts = {a["metadata"]["name"]: a for a in of_kind(apply_docs, "ServiceAccount")}
+    assert set(accounts) == {"rightsizer", "rightsizer-actuator"}
+    assert accounts["rightsizer-actuator"]["automountServiceAccountToken"] is False
+    pod = one(apply_docs, "Deployment")["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "rightsizer", "the pod runs as the reader"
+    assert env_of(apply_docs)["RIGHTSIZER_ACTUATOR_SERVICE_ACCOUNT"] == "rightsizer-actuator"
+    assert env_of(apply_docs)["RIGHTSIZER_ACTUATOR_TOKEN_SECONDS"] == "600"
+    actuate = rules_of(apply_docs, "rightsizer-actuate")
+    assert {verb for rule in actuate for verb in rule["verbs"]} == {"patch"}
+    assert {r for rule in actuate for r in rule["resources"]} == WORKLOAD_KINDS | {"pods/resize"}
+    without_resize = render(values={"apply": {"enabled": True, "inPlaceResize": False}})
+    assert not grants(rules_of(without_resize, "rightsizer-actuate"), "", "pods/resize")
+    bindings = {
+        b["metadata"]["name"]: b
+        for b in of_kind(apply_docs, "ClusterRoleBinding") + of_kind(apply_docs, "RoleBinding")
+    }
+    assert bindings["rightsizer-actuate"]["subjects"] == [
+        {"kind": "ServiceAccount", "name": "rightsizer-actuator", "namespace": NAMESPACE}
+    ]
+    for name in ("rightsizer-read", "rightsizer-annotate", "rightsizer-actuator-token"):
+        assert bindings[name]["subjects"][0]["name"] == "rightsizer", name
+    (role,) = [r for r in of_kind(apply_docs, "Role") if r["metadata"]["name"].endswith("-token")]
+    assert role["metadata"]["namespace"] == NAMESPACE
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["serviceaccounts/token"],
+            "resourceNames": ["rightsizer-actuator"],
+            "verbs": ["create"],
+        }
+    ]
+
+
+def test_no_role_reads_secrets_or_configmaps(
+    default_docs: list[dict[str, Any]], apply_docs: list[dict[str, Any]]
+) -> None:
+    """No secrets beyond the Prometheus credential, which is mounted, not read by the API;
+    ConfigMaps only in the release namespace (the operator's own state)."""
+    for docs in (default_docs, apply_docs):
+        for role in of_kind(docs, "ClusterRole") + of_kind(docs, "Role"):
+            for rule in role["rules"]:
+                assert not {"secrets", "serviceaccounts"} & set(rule["resources"])
+                if "configmaps" in rule["resources"]:
+                    assert role["kind"] == "Role" and role["metadata"]["namespace"] == NAMESPACE
+                if "serviceaccounts/token" in rule["resources"]:
+                    assert rule["resourceNames"] == ["rightsizer-actuator"]
 
 
 # --- the admission policy ------------------------------------------------------------------
@@ -340,7 +462,10 @@ def admission(docs: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any
     assert binding["spec"]["validationActions"] == ["Deny"]
     assert policy["spec"]["failurePolicy"] == "Fail"
     (condition,) = policy["spec"]["matchConditions"]
-    assert condition["expression"] == f"request.userInfo.username == '{SA_USER}'"
+    assert condition["expression"] in (
+        f"request.userInfo.username == '{SA_USER}'",
+        f"request.userInfo.username in ['{SA_USER}', '{ACTUATOR_USER}']",
+    )
     matched = {
         resource
         for rule in policy["spec"]["matchConstraints"]["resourceRules"]
@@ -448,3 +573,26 @@ def test_chart_crds_equal_the_generated_ones(render: Render) -> None:
         "efficiencypolicies.rightsizer.io",
         "efficiencyreports.rightsizer.io",
     }
+
+
+def test_admission_policy_bounds_the_actuator(
+    apply_docs: list[dict[str, Any]], render: Render
+) -> None:
+    """Both identities: rightsizer.io/* annotations only; the reader never the spec; the
+    actuator's cpu/memory values within admissionPolicy.bounds (checked live in
+    tests/e2e/test_e2e_security.py)."""
+    policy, _ = admission(apply_docs)
+    checks = list(expressions(policy))
+    assert "variables.othersAnnotationsSame" in checks
+    assert "variables.isActuator || object.spec == oldObject.spec" in checks
+    variables = {v["name"]: " ".join(v["expression"].split()) for v in policy["spec"]["variables"]}
+    assert variables["isActuator"] == f"request.userInfo.username == '{ACTUATOR_USER}'"
+    assert "k.startsWith('rightsizer.io/')" in variables["othersAnnotationsSame"]
+    assert variables["bounds"] == "{'cpu': ['1m', '64'], 'memory': ['4Mi', '256Gi']}"
+    (bounded,) = [c for c in checks if "variables.bounds" in c]
+    assert "quantity(" in bounded and "claims" in bounded
+    tighter = {"cpu": {"min": "10m", "max": "8"}, "memory": {"min": "16Mi", "max": "32Gi"}}
+    docs = render(values={"apply": {"enabled": True}, "admissionPolicy": {"bounds": tighter}})
+    policy, _ = admission(docs)
+    variables = {v["name"]: " ".join(v["expression"].split()) for v in policy["spec"]["variables"]}
+    assert variables["bounds"] == "{'cpu': ['10m', '8'], 'memory': ['16Mi', '32Gi']}"

@@ -281,7 +281,7 @@ def test_cel_rules_name_existing_fields() -> None:
     rules = cel_rules(schema_of(POLICY_CRD))
     assert len(rules) >= 10
     for path, node, rule in rules:
-        fields = set(re.findall(r"\bself\.(\w+)", rule["rule"]))
+        fields = set(re.findall(r"\bself\.(\w+)\b(?!\()", rule["rule"]))  # not methods
         assert fields <= set(node.get("properties", {})), (path, rule["rule"])
         assert rule["message"]
         if "fieldPath" in rule:
@@ -527,3 +527,14 @@ def test_what_a_structural_schema_cannot_hold_is_refused(annotation: Any, messag
 def test_extras_at_a_missing_path_are_refused() -> None:
     with pytest.raises(crdgen.SchemaError, match="no such field"):
         crdgen.openapi_schema(_Root, {("spec", "gone"): {"x-kubernetes-list-type": "set"}})
+
+
+def test_cel_rules_keep_windows_sane() -> None:
+    """minHistory and every idleFor within window; change windows end after they start."""
+    by_path: dict[str, list[str]] = {}
+    for path, _node, validation in cel_rules(schema_of(POLICY_CRD)):
+        by_path.setdefault(path, []).append(validation["message"])
+    assert "minHistory must not be longer than window" in by_path[".spec"]
+    assert "rules: an idleFor duration must not be longer than window" in by_path[".spec"]
+    (windows,) = by_path[".spec.safety.changeWindows[items]"]
+    assert "must end after it starts" in windows

@@ -16,9 +16,18 @@
 {{- default (include "rightsizer.fullname" .) .Values.serviceAccount.name -}}
 {{- end -}}
 
-{{/* The ServiceAccount's user name, as the API server sees it in admission requests. */}}
+{{/* The reader's user name, as the API server sees it in admission requests. */}}
 {{- define "rightsizer.serviceAccountUser" -}}
 system:serviceaccount:{{ .Release.Namespace }}:{{ include "rightsizer.serviceAccountName" . }}
+{{- end -}}
+
+{{/* The actuator ServiceAccount (apply.enabled only): the identity of resize patches. */}}
+{{- define "rightsizer.actuatorName" -}}
+{{- default (printf "%s-actuator" (include "rightsizer.fullname" .)) .Values.actuator.name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "rightsizer.actuatorUser" -}}
+system:serviceaccount:{{ .Release.Namespace }}:{{ include "rightsizer.actuatorName" . }}
 {{- end -}}
 
 {{- define "rightsizer.selectorLabels" -}}

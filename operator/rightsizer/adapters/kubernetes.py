@@ -185,20 +185,7 @@ class KubernetesCluster:
                 namespace, _preload_content=False, _request_timeout=self.timeout
             ),
         )
-        targets: dict[tuple[str, str], frozenset[Resource]] = {}
-        for item in _items(answer):
-            spec = item.get("spec") or {}
-            ref = spec.get("scaleTargetRef") or {}
-            names = {
-                (m.get("resource") or {}).get("name")
-                for m in spec.get("metrics") or []
-                if m.get("type") == "Resource"
-            }
-            if not spec.get("metrics"):
-                names = {"cpu"}  # an HPA without metrics scales on CPU (the API's default)
-            resources = frozenset(r for r in ("cpu", "memory") if r in names)
-            targets[(ref.get("kind", ""), ref.get("name", ""))] = resources  # type: ignore[assignment]
-        return targets
+        return hpa_targets(_items(answer))
 
     def read(self, ref: WorkloadRef) -> ClusterWorkload:
         api = self._batch if _KINDS[ref.kind][0] == "batch" else self._apps
@@ -296,12 +283,13 @@ class KubernetesCluster:
 
     def _patch(
         self, ref: WorkloadRef, body: Any, *, what: str, content_type: str, actuator: bool = False
-    ) -> None:
+    ) -> Any:
+        """The patch; returns the API server's answer (the object as written)."""
         group = _KINDS[ref.kind][0]
         readers = {"apps": self._apps, "batch": self._batch}
         api = self._writers[group] if actuator else readers[group]
         method = getattr(api, f"patch_namespaced_{_snake(ref.kind)}")
-        self._call(
+        return self._call(
             f"{what} {ref}",
             lambda: method(
                 ref.name,
@@ -448,6 +436,24 @@ class KubernetesCluster:
                 _request_timeout=self.timeout,
             ),
         )
+
+
+def hpa_targets(items: Sequence[dict[str, Any]]) -> dict[tuple[str, str], frozenset[Resource]]:
+    """(kind, name) -> the resources an HPA of ``items`` scales on."""
+    targets: dict[tuple[str, str], frozenset[Resource]] = {}
+    for item in items:
+        spec = item.get("spec") or {}
+        ref = spec.get("scaleTargetRef") or {}
+        names = {
+            (m.get("resource") or {}).get("name")
+            for m in spec.get("metrics") or []
+            if m.get("type") == "Resource"
+        }
+        if not spec.get("metrics"):
+            names = {"cpu"}  # an HPA without metrics scales on CPU (the API's default)
+        resources = frozenset(r for r in ("cpu", "memory") if r in names)
+        targets[(ref.get("kind", ""), ref.get("name", ""))] = resources  # type: ignore[assignment]
+    return targets
 
 
 def read_workload(

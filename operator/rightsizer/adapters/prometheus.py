@@ -40,8 +40,9 @@ class PrometheusConfig:
 
     url: str
     headers: dict[str, str] = field(default_factory=dict)
-    bearer_token: str | None = None
-    basic_auth: tuple[str, str] | None = None
+    # credentials: never in a repr (so never in a log line that shows the config)
+    bearer_token: str | None = field(default=None, repr=False)
+    basic_auth: tuple[str, str] | None = field(default=None, repr=False)
     ca_file: str | None = None
     verify_tls: bool = True
     timeout: float = 120.0

@@ -87,6 +87,35 @@ _CONDITION: JSON = {
 }
 _NAME_KEYED_LIST: JSON = {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
 
+
+def _seconds(duration: str) -> str:
+    """CEL: the seconds of a duration string ('14d'), as core.policy.duration_seconds."""
+    return (
+        f"(int({duration}.substring(0, size({duration}) - 1))"
+        f" * {{'s': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 604800}}"
+        f"[{duration}.substring(size({duration}) - 1)])"
+    )
+
+
+def _is_duration(duration: str) -> str:
+    return f"{duration}.matches('^[0-9]{{1,5}}[smhdw]$')"
+
+
+def _within_window(conditions: str) -> str:
+    """CEL: every idleFor duration of ``conditions`` (r.all / r.any) is within the window."""
+    return (
+        f"!has({conditions}) || {conditions}.all(c, !has(c.duration)"
+        f" || !{_is_duration('c.duration')}"
+        f" || {_seconds('c.duration')} <= {_seconds('self.window')})"
+    )
+
+
+# the same expression as core.policy's change windows (a window ends after it starts)
+_CHANGE_WINDOW_PATTERN = (
+    r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)(-(Mon|Tue|Wed|Thu|Fri|Sat|Sun))? "
+    r"([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9]$"
+)
+
 POLICY_EXTRAS: dict[Path_, JSON] = {
     ("spec",): {
         "x-kubernetes-validations": [
@@ -107,7 +136,32 @@ POLICY_EXTRAS: dict[Path_, JSON] = {
                 "message": "grades: one grade must start at min 0 so every score has a grade",
                 "fieldPath": ".grades",
             },
+            {
+                "rule": f"!has(self.window) || !has(self.minHistory)"
+                f" || !{_is_duration('self.window')} || !{_is_duration('self.minHistory')}"
+                f" || {_seconds('self.minHistory')} <= {_seconds('self.window')}",
+                "message": "minHistory must not be longer than window",
+                "fieldPath": ".minHistory",
+            },
+            {
+                "rule": f"!has(self.rules) || !has(self.window) || !{_is_duration('self.window')}"
+                f" || self.rules.all(r, ({_within_window('r.all')})"
+                f" && ({_within_window('r.any')}))",
+                "message": "rules: an idleFor duration must not be longer than window",
+                "fieldPath": ".rules",
+            },
         ]
+    },
+    ("spec", "safety", "changeWindows", "[]"): {
+        "pattern": _CHANGE_WINDOW_PATTERN,
+        "x-kubernetes-validations": [
+            {
+                "rule": "!self.matches('^.* [0-9]{2}:[0-9]{2}-[0-9]{2}:[0-9]{2}$')"
+                " || self.substring(size(self) - 11, size(self) - 6)"
+                " < self.substring(size(self) - 5)",
+                "message": "a change window must end after it starts (e.g. 'Sat 00:00-06:00')",
+            }
+        ],
     },
     ("spec", "namespaceSelector", "matchExpressions", "[]"): {
         "x-kubernetes-validations": [

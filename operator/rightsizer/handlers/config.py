@@ -6,12 +6,31 @@ RIGHTSIZER_PROMETHEUS_BASIC_AUTH_FILE     user:password, re-read likewise
 RIGHTSIZER_PROMETHEUS_CA_FILE             CA bundle; TLS is verified unless
 RIGHTSIZER_PROMETHEUS_INSECURE            "true"
 RIGHTSIZER_PROMETHEUS_HEADERS             JSON object of extra headers
+RIGHTSIZER_PROMETHEUS_BACKEND             prometheus | thanos | mimir | victoriametrics
 RIGHTSIZER_PROMETHEUS_TIMEOUT             seconds per query (120)
 RIGHTSIZER_PROMETHEUS_WORKERS             queries in flight (4)
+RIGHTSIZER_RECORDING_RULES                auto | on | off: read rightsizer's recorded series
+                                          (auto: when they cover the window)
 RIGHTSIZER_APPLY_ENABLED                  "true" lets apply-mode policies change workloads
+RIGHTSIZER_ACTUATOR_SERVICE_ACCOUNT       the ServiceAccount whose TokenRequest tokens make
+                                          resize patches (the chart's actuator); empty: the
+                                          operator's own identity makes them
+RIGHTSIZER_ACTUATOR_NAMESPACE             its namespace ($POD_NAMESPACE)
+RIGHTSIZER_ACTUATOR_TOKEN_SECONDS         lifetime asked for each token (600)
+RIGHTSIZER_STATE                          configmap | off: incremental evaluation with its
+                                          state in ConfigMaps (default: configmap when the
+                                          namespace is known)
+RIGHTSIZER_STATE_NAMESPACE                where those ConfigMaps live ($POD_NAMESPACE)
 RIGHTSIZER_TICK_SECONDS                   how often schedules are checked (60)
 RIGHTSIZER_JITTER_SECONDS                 spread of policies on the same schedule (600)
 RIGHTSIZER_MAX_EVENTS                     events per evaluation (100)
+RIGHTSIZER_EVENTS_PER_MINUTE              events of all policies together, a minute (120; the
+                                          rest are counted in each policy's summary event;
+                                          0: no operator-wide limit)
+RIGHTSIZER_CACHE_SECONDS                  lifetime of the shared cluster-wide lists of
+                                          workloads, HPAs, VPAs, namespaces (60; 0: list at
+                                          every evaluation)
+RIGHTSIZER_KUBERNETES_TIMEOUT             seconds to wait for an API server answer (30)
 RIGHTSIZER_METRICS_PORT                   /metrics (9102; 0 turns it off)
 RIGHTSIZER_LOG_FORMAT                     json | console
 """
@@ -25,6 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rightsizer.adapters.prometheus import PrometheusConfig
+from rightsizer.adapters.promql import BACKENDS, Backend
+from rightsizer.adapters.rules import MODES, Mode
 
 
 @dataclass(frozen=True)
@@ -35,13 +56,23 @@ class OperatorConfig:
     ca_file: str | None = None
     insecure: bool = False
     headers: tuple[tuple[str, str], ...] = ()
+    backend: Backend = "prometheus"
     timeout: float = 120.0
     workers: int = 4
+    recording_rules: Mode = "auto"
     apply_enabled: bool = False
+    actuator: str | None = None
+    actuator_namespace: str = ""
+    actuator_token_seconds: int = 600
+    state: str = "off"  # configmap | off
+    state_namespace: str = ""
     tick_seconds: float = 60.0
     jitter_seconds: float = 600.0
     retry_seconds: float = 300.0
+    kubernetes_timeout: float = 30.0
     max_events: int = 100
+    events_per_minute: float = 120.0
+    cache_seconds: float = 60.0
     metrics_port: int = 9102
     log_format: str = "json"
 
@@ -59,13 +90,24 @@ class OperatorConfig:
             ca_file=env.get("RIGHTSIZER_PROMETHEUS_CA_FILE") or None,
             insecure=env.get("RIGHTSIZER_PROMETHEUS_INSECURE", "") == "true",
             headers=tuple(sorted((str(k), str(v)) for k, v in headers.items())),
+            backend=_backend(env.get("RIGHTSIZER_PROMETHEUS_BACKEND") or "prometheus"),
             timeout=float(env.get("RIGHTSIZER_PROMETHEUS_TIMEOUT") or 120),
             workers=int(env.get("RIGHTSIZER_PROMETHEUS_WORKERS") or 4),
+            recording_rules=_mode(env.get("RIGHTSIZER_RECORDING_RULES") or "auto"),
             apply_enabled=env.get("RIGHTSIZER_APPLY_ENABLED", "") == "true",
+            actuator=env.get("RIGHTSIZER_ACTUATOR_SERVICE_ACCOUNT") or None,
+            actuator_namespace=env.get("RIGHTSIZER_ACTUATOR_NAMESPACE")
+            or env.get("POD_NAMESPACE", ""),
+            actuator_token_seconds=int(env.get("RIGHTSIZER_ACTUATOR_TOKEN_SECONDS") or 600),
+            state=_state(env),
+            state_namespace=_state_namespace(env),
             tick_seconds=float(env.get("RIGHTSIZER_TICK_SECONDS") or 60),
             jitter_seconds=float(env.get("RIGHTSIZER_JITTER_SECONDS") or 600),
             retry_seconds=float(env.get("RIGHTSIZER_RETRY_SECONDS") or 300),
+            kubernetes_timeout=float(env.get("RIGHTSIZER_KUBERNETES_TIMEOUT") or 30),
             max_events=int(env.get("RIGHTSIZER_MAX_EVENTS") or 100),
+            events_per_minute=float(env.get("RIGHTSIZER_EVENTS_PER_MINUTE") or 120),
+            cache_seconds=float(env.get("RIGHTSIZER_CACHE_SECONDS") or 60),
             metrics_port=int(env.get("RIGHTSIZER_METRICS_PORT") or 9102),
             log_format=env.get("RIGHTSIZER_LOG_FORMAT") or "json",
         )
@@ -84,6 +126,38 @@ class OperatorConfig:
             basic_auth=basic,
             ca_file=self.ca_file,
             verify_tls=not self.insecure,
+            backend=self.backend,
             timeout=self.timeout,
             workers=self.workers,
+            recording_rules=self.recording_rules,
         )
+
+
+def _mode(text: str) -> Mode:
+    for mode in MODES:
+        if text.strip().lower() == mode:
+            return mode
+    raise ValueError(f"RIGHTSIZER_RECORDING_RULES must be one of {', '.join(MODES)}, not {text!r}")
+
+
+def _backend(text: str) -> Backend:
+    for backend in BACKENDS:
+        if text.strip().lower() == backend:
+            return backend
+    raise ValueError(
+        f"RIGHTSIZER_PROMETHEUS_BACKEND must be one of {', '.join(BACKENDS)}, not {text!r}"
+    )
+
+
+def _state_namespace(env: Mapping[str, str]) -> str:
+    return env.get("RIGHTSIZER_STATE_NAMESPACE") or env.get("POD_NAMESPACE", "")
+
+
+def _state(env: Mapping[str, str]) -> str:
+    """Incremental state in ConfigMaps by default wherever their namespace is known."""
+    text = (env.get("RIGHTSIZER_STATE") or "").strip().lower()
+    if text not in ("", "configmap", "off"):
+        raise ValueError(f"RIGHTSIZER_STATE must be configmap or off, not {text!r}")
+    if text == "off" or not _state_namespace(env):
+        return "off"
+    return "configmap"

@@ -12,9 +12,10 @@ from typing import Any
 import kopf
 from kubernetes import client, config
 
+from rightsizer.adapters.cache import CachedCluster
+from rightsizer.adapters.eventbudget import EventBudget
 from rightsizer.adapters.identity import TokenSource, actuator_client
 from rightsizer.adapters.incremental import IncrementalSource
-from rightsizer.adapters.kubernetes import KubernetesCluster
 from rightsizer.adapters.prometheus import PrometheusSource
 from rightsizer.adapters.statestore import ConfigMapStateStore
 from rightsizer.api.status import failed_status
@@ -47,11 +48,13 @@ def startup(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> No
     peering.configure(settings, peering_config)
     memo.config = operator_config
     reader = kubernetes_client()
-    memo.cluster = KubernetesCluster(
+    memo.cluster = CachedCluster(
         api=reader,
         actuator=actuator(reader, operator_config),
         timeout=operator_config.kubernetes_timeout,
+        cache_seconds=operator_config.cache_seconds,
     )
+    memo.event_budget = EventBudget(operator_config.events_per_minute)
     memo.state = (
         ConfigMapStateStore(api=reader, namespace=operator_config.state_namespace)
         if operator_config.state == "configmap"
@@ -163,8 +166,12 @@ def evaluate(
     now = datetime.now(UTC)
     if not _due(parsed, status, meta, now=now, config=memo.config):
         return
+    if (status or {}).get("observedGeneration") not in (None, meta.get("generation")):
+        memo.cluster.invalidate()  # a human changed the policy: evaluate what is there now
     settings = CycleSettings(
-        apply_enabled=memo.config.apply_enabled, max_events=memo.config.max_events
+        apply_enabled=memo.config.apply_enabled,
+        max_events=memo.config.max_events,
+        event_budget=memo.event_budget,
     )
     started = time.monotonic()
     result = run_policy(
