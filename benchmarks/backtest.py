@@ -4,6 +4,7 @@ strategy's savings and risk. Prints figures; asserts nothing on time.
 
     python benchmarks/backtest.py                   # 20 agencies x 50 workloads, 90 days
     python benchmarks/backtest.py --agencies 4      # smaller
+    python benchmarks/backtest.py --policy continuous   # another shipped policy (policies/)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ def main() -> None:
     parser.add_argument("--workloads-per-agency", type=int, default=50)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--step", type=int, default=7, help="days between evaluations")
+    parser.add_argument("--policy", default="default", help="a policy's name in policies/")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--end", help=argparse.SUPPRESS)
@@ -49,6 +51,8 @@ def main() -> None:
             str(args.days),
             "--step",
             str(args.step),
+            "--policy",
+            args.policy,
         )
     print("\n".join(lines))
     print(
@@ -67,7 +71,7 @@ def child(args: argparse.Namespace) -> None:
 
     end = datetime.fromisoformat(args.end)
     start = end - timedelta(days=args.days)
-    [policy] = [p for p in load_policies([ROOT / "policies"]) if p.name == "default"]
+    [policy] = [p for p in load_policies([ROOT / "policies"]) if p.name == args.policy]
     source = PrometheusSource(PrometheusConfig(url=args.url))
     began = time.perf_counter()
     policies = expand_by_label(

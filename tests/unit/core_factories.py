@@ -111,7 +111,12 @@ def steady(
     mem_max = (memory_peak or memory_fraction * 1.1) * memory
     return (
         stats(
-            days, avg=cpu_fraction * cpu, p95=min(cpu_max, cpu_fraction * 1.15 * cpu), max=cpu_max
+            days,
+            avg=cpu_fraction * cpu,
+            p95=min(cpu_max, cpu_fraction * 1.15 * cpu),
+            p98=min(cpu_max, cpu_fraction * 1.18 * cpu),
+            p99=min(cpu_max, cpu_fraction * 1.19 * cpu),
+            max=cpu_max,
         ),
         stats(days, avg=memory_fraction * memory, max=mem_max),
     )

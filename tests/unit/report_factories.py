@@ -27,7 +27,7 @@ HOSTILE = "<img src=x onerror=alert(1)>"
 # utilisation of the request: (avg, p95, max)
 SHAPES: dict[str, tuple[float, float, float]] = {
     "idle": (0.05, 0.10, 0.15),  # downsize (cpu and memory)
-    "hot": (0.70, 0.95, 0.96),  # upsize
+    "hot": (0.70, 1.0, 1.0),  # upsize
     "healthy": (0.50, 0.70, 0.75),  # keep
     "zombie": (0.001, 0.005, 0.01),  # reclaim
 }

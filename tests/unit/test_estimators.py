@@ -95,7 +95,7 @@ def test_policy_stack_runs_percentile_headroom_confidence_clamp_step_min_change(
     given = facts(request=2.0, stats=ResourceStats(values={"p95": 0.3}, history_days=14))
     result = estimator.estimate(given)
     assert result is not None
-    # p95 0.3 -> +15% -> x(1+1/14) = 0.3696, above the step floor of 1.0: the step wins
+    # p95 0.3 -> +10% -> x(1+0.5/14) = 0.342, below the step floor of 1.0: the step wins
     assert result.value == pytest.approx(1.0)
     assert result.reasons[0].startswith("cpu p95")
     assert any("step limited" in reason for reason in result.reasons)

@@ -121,6 +121,34 @@ def test_data_that_cannot_be_trusted_gives_no_change(usage: object, outcome: str
     assert evaluation.containers == ()
 
 
+NODE = {"cpu": 8.0, "memory": 32 * GIB}  # the largest node's allocatable
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "memory_max", "factor", "outcome"),
+    [
+        (7.9, 31 * GIB, 1.0, "evaluated"),
+        (40.0, 1 * GIB, 1.0, "implausible"),  # a counter reset: 40 cores on an 8-core node
+        (1.0, 64 * GIB, 1.0, "implausible"),
+        (10.0, 1 * GIB, 1.5, "evaluated"),  # the policy tolerates 1.5x
+    ],
+)
+def test_usage_no_node_could_give_is_implausible(
+    cpu_max: float, memory_max: float, factor: float, outcome: str
+) -> None:
+    target = workload(container(cpu=4.0, memory=8 * GIB))
+    usage = usage_of(
+        cpu=stats(avg=1.0, p95=1.5, max=cpu_max), memory=stats(avg=GIB, max=memory_max)
+    )
+    observed = summary(target, usage).model_copy(update={"node_capacity": NODE})
+    spec = policy().model_copy(update={"implausible_above_node": factor})
+    evaluation = evaluate_workload(target, observed, spec)
+    assert evaluation.outcome == outcome
+    if outcome == "implausible":
+        assert "above the largest node's" in evaluation.reasons[0]
+        assert evaluation.containers == ()
+
+
 def test_no_request_means_recommendation_only() -> None:
     target = workload(container(cpu=None, memory=None, cpu_limit=4.0, memory_limit=4 * GIB))
     cpu, memory = steady(0.05, 0.05, cpu=4.0, memory=4 * GIB)

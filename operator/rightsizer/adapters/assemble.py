@@ -147,6 +147,7 @@ class _Indexes:
     days: int
     by_part: dict[str, dict[ContainerKey, float]]
     daily: dict[str, dict[ContainerKey, dict[int, float]]]
+    node_capacity: dict[Resource, float]  # the largest node's allocatable, when known
 
     def values(self, part: str) -> dict[ContainerKey, float]:
         return self.by_part.get(part, {})
@@ -197,6 +198,7 @@ class _Indexes:
                 }
                 for part, rows in series.daily.items()
             },
+            node_capacity=dict(_resources(series.part("node")).get(("", "", ""), {})),
         )
 
 
@@ -289,6 +291,7 @@ def _observe(
         volumes=_volumes(namespace, pods, indexes),
         duty_cycle=duty,
         pods=len(pods),
+        node_capacity=indexes.node_capacity,
     )
     return Observation(workload=workload, usage=usage)
 

@@ -94,6 +94,9 @@ def inventory_query(ns: str, *, window: str, stale_after: str, project_label: st
             f"(last_over_time(kube_pod_container_resource_requests{{{ns}}}[{window}]))",
             "limit": f"max by ({POD_KEYS}, resource) "
             f"(last_over_time(kube_pod_container_resource_limits{{{ns}}}[{window}]))",
+            # cluster-wide: the largest node, the bound of any plausible usage
+            "node": "max by (resource) (last_over_time("
+            f'kube_node_status_allocatable{{resource=~"cpu|memory|nvidia_com_gpu"}}[{window}]))',
             "replicas": "max by (namespace, deployment, statefulset, daemonset) (last_over_time("
             '{__name__=~"kube_deployment_spec_replicas|kube_statefulset_replicas|'
             f'kube_daemonset_status_desired_number_scheduled",{ns}}}[{window}]))',

@@ -21,7 +21,8 @@ from rightsizer.backtest import references
 from rightsizer.backtest.counterfactual import LimitChange, kills, limits_in_force, with_kills
 from rightsizer.backtest.ledger import Ledger, Replay, StrategyResult, TraceLine, summarise
 from rightsizer.backtest.references import Floats
-from rightsizer.core.decision import WorkloadState, cap_changes, decide
+from rightsizer.core.budget import budget_changes, changes_in_window, window_seconds
+from rightsizer.core.decision import WorkloadState, decide
 from rightsizer.core.estimators import EstimationFacts, build_estimator
 from rightsizer.core.evaluation import evaluate_workload
 from rightsizer.core.model import ContainerResources, Resource, UsageSummary, Workload
@@ -170,7 +171,17 @@ def _step(
                 now=moment,
             )
         )
-    for decision in cap_changes(decisions, spec.safety.max_changes_per_evaluation):
+    budgeted = budget_changes(
+        decisions,
+        spec.safety,
+        replicas={key: workload.replicas for key, workload in workloads.items()},
+        recent=changes_in_window(
+            (simulated.states[key] for key in workloads if key in simulated.states),
+            now=moment,
+            window_seconds=window_seconds(spec.safety),
+        ),
+    )
+    for decision in budgeted:
         simulated.states[decision.workload] = decision.state
         for change in decision.changes:
             slot = (change.container, change.resource)

@@ -11,6 +11,7 @@ from rightsizer.core.recommendation import ContainerRecommendation, recommend_co
 from rightsizer.core.rules import RuleMatch, evaluate_rules
 from rightsizer.core.savings import Amounts
 from rightsizer.core.scoring import ScoreCard, score_workload
+from rightsizer.core.units import human
 
 Outcome = Literal["evaluated", "insufficient-data", "not-graded", "stale", "implausible"]
 WorkloadAction = Literal["upsize", "reclaim", "downsize", "keep", "none"]
@@ -187,7 +188,7 @@ def data_problem(
     """Why the data cannot support an evaluation, or None when it can."""
     if usage.implausible:
         return "implausible", "implausible metrics: " + "; ".join(usage.implausible)
-    bad = implausible_values(usage)
+    bad = implausible_values(usage) + beyond_any_node(usage, policy.implausible_above_node)
     if bad:
         return "implausible", "implausible metrics: " + "; ".join(bad)
     if not usage.containers:
@@ -218,6 +219,21 @@ def implausible_values(usage: UsageSummary) -> list[str]:
             for stat, value in stats.values.items():
                 if not math.isfinite(value) or value < 0:
                     found.append(f"{name} {resource} {stat} = {value}")
+    return found
+
+
+def beyond_any_node(usage: UsageSummary, factor: float) -> list[str]:
+    """Usage no node could give: above ``factor`` x the largest node's allocatable."""
+    found: list[str] = []
+    for name, container in usage.containers.items():
+        for resource, stats in container.resources.items():
+            capacity = usage.node_capacity.get(resource)
+            peak = stats.stat("max")
+            if capacity and peak is not None and peak > factor * capacity:
+                found.append(
+                    f"{name} {resource} max {human(resource, peak)} above the largest node's "
+                    f"{human(resource, capacity)}"
+                )
     return found
 
 

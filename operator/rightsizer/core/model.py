@@ -126,3 +126,5 @@ class UsageSummary(Frozen):
     duty_cycle: float = 1.0  # share of the window the workload ran (Jobs and CronJobs)
     pods: int = 0
     implausible: tuple[str, ...] = ()  # reasons the data cannot be trusted (negative, NaN, ...)
+    # the largest node's allocatable, when the source knows it: no container can use more
+    node_capacity: dict[Resource, float] = Field(default_factory=dict)

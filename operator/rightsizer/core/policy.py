@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -19,7 +20,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -29,7 +32,8 @@ from rightsizer.core.schedule import parse_cron
 from rightsizer.core.units import parse_quantity
 
 DAY = 86400.0
-_DURATION = re.compile(r"^(\d{1,5})(s|m|h|d|w)$")
+# ASCII digits only, as the CRD's pattern in the API server (Go's \d); found by fuzzing
+_DURATION = re.compile(r"^(\d{1,5})(s|m|h|d|w)$", re.ASCII)
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 STAT_PATTERN = r"^(avg|max|p[1-9][0-9]?)$"
 _CHANGE_WINDOW = re.compile(
@@ -100,6 +104,18 @@ ChangeWindow = Annotated[
 ]
 
 
+_NUMBERS = (int, float, Decimal)
+
+
+def _is_number(annotation: Any) -> bool:
+    """int, float or Decimal, optional or annotated."""
+    if get_origin(annotation) is Annotated:
+        return _is_number(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, UnionType):
+        return any(_is_number(a) for a in get_args(annotation) if a is not type(None))
+    return annotation in _NUMBERS
+
+
 class PolicyModel(BaseModel):
     """camelCase on the wire, snake_case in Python; unknown fields are errors."""
 
@@ -110,6 +126,16 @@ class PolicyModel(BaseModel):
         frozen=True,
         validate_default=True,
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """YAML's true is not 1: a number field refuses booleans, as the API server does
+        (pydantic alone would take true as 1; found by fuzzing against the API server)."""
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field is not None and _is_number(field.annotation):
+            raise ValueError("must be a number, not true or false")
+        return value
 
 
 class LabelSelectorRequirement(PolicyModel):
@@ -277,12 +303,14 @@ class ResourceRecommendationPolicy(PolicyModel):
 
 
 def _default_cpu_recommendation() -> ResourceRecommendationPolicy:
-    return ResourceRecommendationPolicy(stat="p95", headroom=0.15, min="10m", max="16")
+    # tuned with the backtest (README, Backtest); 10% keeps a resized workload's p95 under
+    # the default hot-upsize rule's 90%
+    return ResourceRecommendationPolicy(stat="p95", headroom=0.10, min="10m", max="16")
 
 
 def _default_memory_recommendation() -> ResourceRecommendationPolicy:
     return ResourceRecommendationPolicy(
-        stat="max", headroom=0.20, min="64Mi", max="64Gi", trend=True
+        stat="max", headroom=0.10, min="64Mi", max="64Gi", trend=True
     )
 
 
@@ -293,7 +321,7 @@ class RecommendationPolicy(PolicyModel):
     max_step_up: Annotated[float, Field(ge=0, le=100)] = 1.0
     min_change: Annotated[float, Field(ge=0, le=1)] = 0.10
     limits: Literal["keepRatio", "equalRequests", "unset"] = "keepRatio"
-    confidence: Annotated[float, Field(ge=0, le=10)] = 1.0
+    confidence: Annotated[float, Field(ge=0, le=10)] = 0.5
     trend_horizon: Duration = "7d"
     oom_bump: Annotated[float, Field(ge=1, le=10)] = 1.2
     throttled_floor: Fraction = 0.10
@@ -430,6 +458,8 @@ class PolicySpec(PolicyModel):
     min_history: Duration = "7d"
     min_job_samples: Annotated[int, Field(ge=1, le=100000)] = 12
     stale_after: Duration = "1h"
+    # usage above this multiple of the largest node's allocatable is a measuring error
+    implausible_above_node: Annotated[float, Field(ge=1, le=100)] = 1.0
     schedule: Annotated[str, Field(max_length=64), AfterValidator(_check_schedule)] = "0 2 * * 1"
     mode: Literal["recommend", "apply"] = "recommend"
     resources: Annotated[list[Resource], Field(max_length=4)] = ["cpu", "memory", "storage", "gpu"]
