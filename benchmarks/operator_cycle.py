@@ -6,6 +6,10 @@ write). Prints figures; asserts nothing on time.
 
     python benchmarks/operator_cycle.py                # 300 x 50 (the dataset of scale.py)
     python benchmarks/operator_cycle.py --agencies 20  # smaller
+    python benchmarks/operator_cycle.py --baseline     # per-policy lists and queries, no budget
+
+Each cycle runs in a fresh process (the cluster-wide listing is read once per cycle); API
+calls are counted by verb and resource as the client sends them.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
@@ -29,6 +34,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--agencies", type=int, default=300)
     parser.add_argument("--workloads-per-agency", type=int, default=50)
+    parser.add_argument("--cycles", type=int, default=3, help="cycles after the first is 2nd")
+    parser.add_argument(
+        "--baseline", action="store_true", help="plain KubernetesCluster, one policy at a time"
+    )
+    parser.add_argument("--cache-seconds", type=float, default=60.0)
+    parser.add_argument("--events-per-minute", type=float, default=120.0)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--kubeconfig", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -63,13 +74,20 @@ def main() -> None:
             f"{'cycle':>8} {'wall s':>7} {'peak MiB':>8} {'API calls':>9} {'queries':>7} "
             f"{'workloads':>9} {'annotated':>9} {'events':>6}"
         )
-        for name in ("first", "steady"):
-            figures = run_child(cp.admin_kubeconfig, prometheus.url, dataset.truth_path)
+        breakdowns = []
+        for cycle in range(1, args.cycles + 1):
+            name = {1: "first", 2: "second"}.get(cycle, f"#{cycle}")
+            figures = run_child(cp.admin_kubeconfig, prometheus.url, dataset.truth_path, args)
             print(
                 f"{name:>8} {figures['wall']:>7.1f} {figures['peakMiB']:>8.0f} "
                 f"{figures['apiCalls']:>9} {figures['queries']:>7} {figures['workloads']:>9} "
-                f"{figures['annotated']:>9} {figures['events']:>6}"
+                f"{figures['annotated']:>9} {figures['events']:>6}",
+                flush=True,
             )
+            breakdowns.append((name, figures["byVerb"]))
+        print("API calls by verb and resource:")
+        for name, counts in breakdowns:
+            print(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
 
 
 def load(kubeconfig: Path, truth: dict[str, Any]) -> int:
@@ -135,7 +153,7 @@ def load(kubeconfig: Path, truth: dict[str, Any]) -> int:
     return len(deployments) + sum(len(a["namespaces"]) for a in truth["agencies"])
 
 
-def run_child(kubeconfig: Path, url: str, truth: Path) -> dict[str, Any]:
+def run_child(kubeconfig: Path, url: str, truth: Path, args: argparse.Namespace) -> dict[str, Any]:
     command = [
         sys.executable,
         __file__,
@@ -146,6 +164,11 @@ def run_child(kubeconfig: Path, url: str, truth: Path) -> dict[str, Any]:
         url,
         "--truth",
         str(truth),
+        "--cache-seconds",
+        str(args.cache_seconds),
+        "--events-per-minute",
+        str(args.events_per_minute),
+        *(["--baseline"] if args.baseline else []),
     ]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -158,19 +181,17 @@ def child(args: argparse.Namespace) -> None:
     from kubernetes import client, config
 
     from rightsizer.adapters.files import load_policies
-    from rightsizer.adapters.kubernetes import KubernetesCluster
     from rightsizer.adapters.prometheus import PrometheusConfig, PrometheusSource
-    from rightsizer.cycle import CycleSettings, run_policy
     from rightsizer.service import NamedPolicy
 
     truth = json.loads(Path(args.truth).read_text())
     end = datetime.fromisoformat(truth["end"])
     [template] = [p for p in load_policies([ROOT / "policies"]) if p.name == "default"]
     config.load_kube_config(config_file=args.kubeconfig)  # type: ignore[no-untyped-call]
-    cluster = KubernetesCluster(api=client.ApiClient())
+    api = client.ApiClient()
+    by_verb = count_requests(api)
     source = PrometheusSource(PrometheusConfig(url=args.url))
-    started = time.perf_counter()
-    workloads = annotated = events = 0
+    policies = []
     for agency in truth["agencies"]:
         spec = template.spec.model_copy(
             update={
@@ -179,26 +200,74 @@ def child(args: argparse.Namespace) -> None:
                 "namespace_selector": None,
             }
         )
-        policy = NamedPolicy(f"default-{agency['agency']}", spec)
-        result = run_policy(
-            policy, generation=1, source=source, cluster=cluster, now=end, settings=CycleSettings()
-        )
-        workloads += result.status.workloads
-        annotated += sum(1 for d in result.decisions if d.writes)
-        events += result.events
+        policies.append((NamedPolicy(f"default-{agency['agency']}", spec), 1))
+    started = time.perf_counter()
+    cluster, results = run_cycle(args, api, policies, source=source, end=end)
     print(
         json.dumps(
             {
                 "wall": time.perf_counter() - started,
                 "peakMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "apiCalls": cluster.calls,
+                "byVerb": by_verb,
                 "queries": source.queries,
-                "workloads": workloads,
-                "annotated": annotated,
-                "events": events,
+                "workloads": sum(r.status.workloads for r in results),
+                "annotated": sum(1 for r in results for d in r.decisions if d.writes),
+                "events": sum(r.events for r in results),
             }
         )
     )
+
+
+def run_cycle(
+    args: argparse.Namespace, api: Any, policies: list[Any], *, source: Any, end: Any
+) -> tuple[Any, list[Any]]:
+    """Baseline: a plain cluster, one policy after another. Otherwise: the shared listing,
+    the operator-wide event budget, and the policies' queries batched."""
+    from rightsizer.cycle import CycleSettings, run_policy
+
+    if args.baseline:
+        from rightsizer.adapters.kubernetes import KubernetesCluster
+
+        cluster = KubernetesCluster(api=api)
+        results = [
+            run_policy(
+                policy,
+                generation=generation,
+                source=source,
+                cluster=cluster,
+                now=end,
+                settings=CycleSettings(),
+            )
+            for policy, generation in policies
+        ]
+        return cluster, results
+    from rightsizer.adapters.cache import CachedCluster
+    from rightsizer.adapters.eventbudget import EventBudget
+    from rightsizer.cycle_batch import run_policies
+
+    cached = CachedCluster(api=api, cache_seconds=args.cache_seconds)
+    settings = CycleSettings(event_budget=EventBudget(args.events_per_minute))
+    return cached, run_policies(policies, source=source, cluster=cached, now=end, settings=settings)
+
+
+def count_requests(api: Any) -> dict[str, int]:
+    """Count every request the client sends, as "verb resource" (list, get, patch, create)."""
+    counts: dict[str, int] = {}
+    send = api.rest_client.request
+
+    def counted(method: str, url: str, *rest: Any, **options: Any) -> Any:
+        path = urlsplit(url).path.strip("/").split("/")
+        path = path[2:] if path[0] == "api" else path[3:]  # api/v1/... or apis/group/v1/...
+        if len(path) > 2 and path[0] == "namespaces":
+            path = path[2:]
+        verb = {"GET": "get" if len(path) > 1 else "list", "PATCH": "patch", "POST": "create"}
+        name = f"{verb.get(method, method.lower())} {path[0] if path else '?'}"
+        counts[name] = counts.get(name, 0) + 1
+        return send(method, url, *rest, **options)
+
+    api.rest_client.request = counted
+    return counts
 
 
 if __name__ == "__main__":

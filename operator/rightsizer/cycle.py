@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from rightsizer.adapters.eventbudget import EventBudget
 from rightsizer.adapters.kubernetes import (
     REVERT,
     ClusterError,
@@ -37,6 +38,7 @@ from rightsizer.service import NamedPolicy, collection_request
 class CycleSettings:
     apply_enabled: bool = False  # the operator-wide kill switch over every policy's apply mode
     max_events: int = 100  # per evaluation; the rest are counted in one summary event
+    event_budget: EventBudget | None = None  # operator-wide; refused ones join that summary
 
 
 @dataclass
@@ -367,10 +369,17 @@ class _Actor:
         self._event(target, "Reverted", message)
         return decision.model_copy(update={"action": "skip", "changes": (), "reasons": (message,)})
 
+    def _may_post(self) -> bool:
+        """Within this evaluation's events and the operator-wide budget."""
+        if self.events >= self.settings.max_events:
+            return False
+        budget = self.settings.event_budget
+        return budget is None or budget.take()
+
     def _event(
         self, target: ClusterWorkload | None, reason: str, message: str, *, warning: bool = False
     ) -> None:
-        if self.events >= self.settings.max_events and target is not None:
+        if target is not None and not self._may_post():
             self.suppressed += 1
             return
         involved = (
@@ -393,6 +402,13 @@ class _Actor:
 
 
 def _still_as_read(target: ClusterWorkload, decision: Decision) -> bool:
+    """The values decided from are still there, and nothing since forbids the change (an
+    opt-out, an HPA or a VPA on that resource)."""
+    workload = target.workload
+    if workload.excluded or any(
+        c.resource in (workload.hpa_resources | workload.vpa_resources) for c in decision.changes
+    ):
+        return False
     current = {c.name: c for c in target.workload.containers}
     for change in decision.changes:
         container = current.get(change.container)

@@ -230,3 +230,23 @@ def test_an_oom_kill_at_the_current_limit_is_urgent() -> None:
         evaluation, same, answered, policy=spec, policy_name="p", mode="apply", now=NOW
     )
     assert decision.urgent  # still dying at this size: upsize again at once
+
+
+def test_a_held_streak_stops_counting_so_its_state_stops_changing() -> None:
+    """Once a recommendation has held for the notice period, the next evaluations with the
+    same data leave the state as it was: nothing to write on the workload."""
+    notice = {"noticeEvaluations": 3}
+    states = [WorkloadState()]
+    for _ in range(5):
+        states.append(run(mode="recommend", safety=notice, state=states[-1]).state)
+    counts = [s.streaks["app/memory"].count for s in states[1:]]
+    assert counts == [1, 2, 3, 3, 3]
+    assert states[3] == states[4] == states[5]
+    old = states[5].model_copy(
+        update={
+            "streaks": {k: v.model_copy(update={"count": 9}) for k, v in states[5].streaks.items()}
+        }
+    )
+    assert run(mode="recommend", safety=notice, state=old).state == states[5]  # capped again
+    held = run(safety=notice, state=states[5])
+    assert held.action == "apply"  # the cap still lets the held change through

@@ -210,7 +210,9 @@ def _streaks(
     state: WorkloadState, proposals: list[tuple[str, ResourceRecommendation]], *, keep: int
 ) -> dict[str, Streak]:
     """Extend the streaks that continue in the same direction; start the others afresh.
-    Resources with no proposal this time lose their streak."""
+    Resources with no proposal this time lose their streak. A count stops at ``keep`` (the
+    notice period, all the gate asks): a streak held long enough no longer changes the state
+    at each evaluation, so its annotation is not written again."""
     streaks: dict[str, Streak] = {}
     for container, rec in proposals:
         key = f"{container}/{rec.resource}"
@@ -219,7 +221,7 @@ def _streaks(
         if previous is not None and previous.direction == direction:
             streaks[key] = Streak(
                 direction=direction,
-                count=previous.count + 1,
+                count=min(previous.count + 1, max(keep, 1)),
                 targets=(*previous.targets, rec.target)[-keep:],
             )
         else:

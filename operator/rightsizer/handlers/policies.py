@@ -18,7 +18,7 @@ from rightsizer.adapters.identity import TokenSource, actuator_client
 from rightsizer.adapters.incremental import IncrementalSource
 from rightsizer.adapters.prometheus import PrometheusSource
 from rightsizer.adapters.statestore import ConfigMapStateStore
-from rightsizer.api.status import failed_status
+from rightsizer.api.status import failed_status, status_patch
 from rightsizer.api.v1alpha1 import PolicyError, parse_policy
 from rightsizer.core.schedule import is_due, jitter_seconds
 from rightsizer.cycle import CycleResult, CycleSettings, run_policy
@@ -118,16 +118,17 @@ def _parse(name: str, spec: Any) -> NamedPolicy | PolicyError:
         return error
 
 
-def _status(model: Any) -> dict[str, Any]:
-    # None values are sent as nulls, so a merge patch removes stale fields
-    return model.model_dump(mode="json", by_alias=True)  # type: ignore[no-any-return]
+def _status(model: Any, old: Any) -> dict[str, Any]:
+    """None values are sent as nulls, so a merge patch removes stale fields; so are the keys
+    of status maps (changesSkipped, byOutcome...) this evaluation no longer has."""
+    return status_patch(model.model_dump(mode="json", by_alias=True), old)
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
 def check_policy(
-    *, name: str, spec: Any, meta: Any, body: Any, patch: kopf.Patch, **_: Any
+    *, name: str, spec: Any, meta: Any, status: Any, body: Any, patch: kopf.Patch, **_: Any
 ) -> None:
     """An invalid policy gets Degraded with every field path, and an event; nothing else."""
     parsed = _parse(name, spec)
@@ -140,7 +141,8 @@ def check_policy(
                     reason="InvalidPolicy",
                     now=datetime.now(UTC),
                     generation=meta.get("generation"),
-                )
+                ),
+                status,
             )
         )
         kopf.event(body, type="Warning", reason="InvalidPolicy", message=message[:1024])
@@ -182,7 +184,7 @@ def evaluate(
         now=now,
         settings=settings,
     )
-    patch.status.update(_status(result.status))
+    patch.status.update(_status(result.status, status))
     memo.metrics.record(name, result, time.monotonic() - started)
     _tell(name, parsed, result, body, seconds=time.monotonic() - started)
 

@@ -1,0 +1,113 @@
+"""Policies due together, evaluated together: their PromQL batched across agencies.
+
+``run_policies`` resolves each policy's namespaces (from the cluster's shared listing), has
+the usage source collect a chunk of policies in one call — ``PrometheusSource`` groups their
+agencies into shared queries — and then runs each policy's cycle exactly as ``run_policy``
+does, its usage answered from what was collected. A chunk at a time keeps memory bounded:
+only one chunk's usage is held.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from rightsizer.adapters.kubernetes import ClusterError, KubernetesCluster
+from rightsizer.core.policy import LabelSelector
+from rightsizer.cycle import CycleResult, CycleSettings, agency_namespaces, run_policy
+from rightsizer.ports import (
+    Collection,
+    CollectionRequest,
+    NamespaceGroup,
+    Progress,
+    SourceUnavailable,
+    UsageSource,
+)
+from rightsizer.service import NamedPolicy, collection_request
+
+CHUNK = 50  # policies collected together (as the CLI's evaluate_policies)
+Result = Collection | SourceUnavailable
+
+
+def _key(request: CollectionRequest, end: datetime) -> tuple[object, ...]:
+    return (request.key, request.namespaces, request.batch_key(), end)
+
+
+@dataclass
+class PrefetchedSource:
+    """A usage source that answers a request from a result collected beforehand for the
+    same request and end (once), and passes anything else to ``source``."""
+
+    source: UsageSource
+    _kept: dict[tuple[object, ...], Result] = field(default_factory=dict)
+
+    def prefetch(self, requests: Sequence[CollectionRequest], *, end: datetime) -> None:
+        if requests:
+            results = self.source.collect(requests, end=end)
+            for request, result in zip(requests, results, strict=True):
+                self._kept[_key(request, end)] = result
+
+    def collect(
+        self,
+        requests: Sequence[CollectionRequest],
+        *,
+        end: datetime,
+        progress: Progress | None = None,
+    ) -> list[Result]:
+        found = {i: self._kept.pop(_key(r, end), None) for i, r in enumerate(requests)}
+        missing = [i for i, result in found.items() if result is None]
+        if missing:
+            fetched = self.source.collect([requests[i] for i in missing], end=end)
+            found.update(zip(missing, fetched, strict=True))
+        return [result for _, result in sorted(found.items()) if result is not None]
+
+    def namespaces_matching(
+        self, selectors: Sequence[LabelSelector], *, end: datetime, window: str
+    ) -> list[list[str]]:
+        return self.source.namespaces_matching(selectors, end=end, window=window)
+
+    def namespace_groups(
+        self, label: str, *, end: datetime, window: str
+    ) -> dict[str, NamespaceGroup]:
+        return self.source.namespace_groups(label, end=end, window=window)
+
+
+def run_policies(
+    policies: Sequence[tuple[NamedPolicy, int | None]],
+    *,
+    source: UsageSource,
+    cluster: KubernetesCluster,
+    now: datetime,
+    settings: CycleSettings,
+    chunk: int = CHUNK,
+) -> list[CycleResult]:
+    """``run_policy`` for each (policy, generation), in order, their usage collected a
+    chunk of policies at a time."""
+    results: list[CycleResult] = []
+    for first in range(0, len(policies), max(chunk, 1)):
+        part = policies[first : first + max(chunk, 1)]
+        batched = PrefetchedSource(source)
+        requests = []
+        for policy, _ in part:
+            try:
+                namespaces = agency_namespaces(policy, cluster)
+            except ClusterError:
+                continue  # run_policy finds it again and says so
+            requests.append(collection_request(policy, tuple(namespaces)))
+        batched.prefetch(requests, end=now)
+        results.extend(
+            run_policy(
+                policy,
+                generation=generation,
+                source=batched,
+                cluster=cluster,
+                now=now,
+                settings=settings,
+            )
+            for policy, generation in part
+        )
+    return results
+
+
+__all__ = ["PrefetchedSource", "run_policies"]
