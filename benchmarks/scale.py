@@ -4,6 +4,7 @@ and time in Prometheus vs in our code. Prints figures; asserts nothing on time.
 
     python benchmarks/scale.py                      # the Hainan-scale cloud (cached after once)
     python benchmarks/scale.py --agencies 20        # smaller, quicker
+    python benchmarks/scale.py --backend victoriametrics   # the same cloud in VictoriaMetrics
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[2, 4])
     parser.add_argument("--agencies-per-batch", type=int, nargs="+", default=[1])
     parser.add_argument("--step", default="10m")
+    parser.add_argument(
+        "--backend", choices=["prometheus", "victoriametrics"], default="prometheus"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--end", help=argparse.SUPPRESS)
@@ -34,7 +38,6 @@ def main() -> None:
         child(args)
         return
     from common import single_pod_cloud
-    from rightsizer.localprom import LocalPrometheus
 
     dataset = single_pod_cloud(
         args.agencies, args.workloads_per_agency, args.days, files=args.agencies // 25
@@ -43,7 +46,7 @@ def main() -> None:
         f"{'workers':>7} {'batch':>5} {'wall s':>7} {'prom s':>7} {'ours s':>7} "
         f"{'queries':>7} {'peak MiB':>8} {'workloads':>9} {'complete':>8}"
     )
-    with LocalPrometheus(dataset.data_dir) as server:
+    with server_for(dataset, args.backend) as server:
         for workers in args.workers:
             for batch in args.agencies_per_batch:
                 figures = run_child(
@@ -56,6 +59,24 @@ def main() -> None:
                     f"{figures['queries']:>7} {figures['peakMiB']:>8.0f} "
                     f"{figures['workloads']:>9} {figures['complete']:>8}  (server total {served})"
                 )
+
+
+def server_for(dataset: Any, backend: str) -> Any:
+    """A real server on loopback holding the dataset: Prometheus, or VictoriaMetrics fed
+    through its import API (generated and imported once, then cached)."""
+    from rightsizer.localprom import LocalPrometheus
+
+    if backend == "prometheus":
+        return LocalPrometheus(dataset.data_dir)
+    from rightsizer.localvm import LocalVictoriaMetrics, cached_victoria
+
+    started = time.monotonic()
+    imported = cached_victoria(dataset.spec)
+    print(
+        f"VictoriaMetrics storage: {imported.samples:,} samples, ready in "
+        f"{time.monotonic() - started:.1f}s ({imported.root})"
+    )
+    return LocalVictoriaMetrics(seed=imported.storage_dir)
 
 
 def run_child(url: str, end: str, workers: int, batch: int, step: str) -> dict[str, Any]:

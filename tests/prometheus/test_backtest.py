@@ -24,12 +24,16 @@ STEP = timedelta(days=2)
 START = STANDARD.end - timedelta(days=6)
 
 
-def backtest(url: str, *, start=START, end=STANDARD.end) -> BacktestResult:  # type: ignore[no-untyped-def]
+def backtest(  # type: ignore[no-untyped-def]
+    url: str, *, start=START, end=STANDARD.end, step=STEP, spec=None
+) -> BacktestResult:
     [policy] = [p for p in load_policies([ROOT / "policies"]) if p.name == "default"]
     source = PrometheusSource(PrometheusConfig(url=url))
-    template = NamedPolicy(policy.name, policy.spec.model_copy(update={"min_history": "3d"}))
+    template = NamedPolicy(
+        policy.name, policy.spec.model_copy(update=spec or {"min_history": "3d"})
+    )
     policies = expand_by_label([template], source, label="rightsizer.io/agency", end=end)
-    return run_backtest(policies, source, start=start, end=end, step=STEP)
+    return run_backtest(policies, source, start=start, end=end, step=step)
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +119,28 @@ def test_an_oom_killed_workload_is_never_sized_below_the_memory_it_died_at(
         ]
         assert ours
         assert all(t.memory >= limits[t.container] for t in ours), key
+
+
+def test_a_kill_answered_by_an_upsize_is_not_answered_again(
+    prometheus: LocalPrometheus, truth: dict[str, Any]
+) -> None:
+    """History keeps OOM-killing at the real limit; under the raised simulated limit those
+    kills would not have happened (backtest/counterfactual.py). With a 2-day window the
+    first upsize leaves the window after two daily steps: the kills replayed after it must
+    not be answered again (one upsize per container, no ratchet)."""
+    short = {"window": "2d", "min_history": "1d"}
+    result = backtest(prometheus.url, step=timedelta(days=1), spec=short)
+    oom = {
+        f"{w['kind']}/{w['namespace']}/{w['name']}"
+        for w in truth["workloads"]
+        if w["shape"] == "oom-killed"
+    }
+    sizes: dict[tuple[str, str], set[float]] = {}
+    for t in result.trace:
+        if t.workload in oom and t.strategy == "policy" and t.memory is not None:
+            sizes.setdefault((t.workload, t.container), set()).add(t.memory)
+    assert len(sizes) >= len(oom) > 0
+    assert all(len(values) <= 2 for values in sizes.values()), sizes
 
 
 def test_queries_grow_with_steps_not_workloads(result: BacktestResult) -> None:
