@@ -14,11 +14,15 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import requests
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
+from urllib3.connectionpool import ConnectionPool
+from urllib3.exceptions import ReadTimeoutError
+from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from rightsizer.adapters import promql, rules
@@ -78,7 +82,7 @@ class PrometheusSource:
         headers = dict(config.headers)
         if config.bearer_token:
             headers["Authorization"] = f"Bearer {config.bearer_token}"
-        retry = Retry(
+        retry = _Retry(
             total=config.retries,
             backoff_factor=0.5,
             status_forcelist=(502, 503, 504),
@@ -242,6 +246,9 @@ class PrometheusSource:
                 except SourceUnavailable as error:
                     outcome[index] = error
                     series.pop(index, None)
+                    for other, task in futures.items():  # the batch has failed: ask no more
+                        if task.batch == index:
+                            other.cancel()
                 remaining[index] -= 1
                 if remaining[index] == 0 and index not in outcome:
                     # assembled as soon as its last query answers: raw series are let go
@@ -411,6 +418,24 @@ def _selects(selector: LabelSelector, ksm_labels: dict[str, str]) -> bool:
         if promql.sanitise_label(key) in ksm_labels
     }
     return selector.matches(labels)
+
+
+class _Retry(Retry):
+    """Connection errors and 502/503/504 are tried again; a query that timed out is not: it
+    would time out again, multiplying the wait (the operator retries the whole evaluation)."""
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        if isinstance(error, ReadTimeoutError):
+            raise error
+        return super().increment(method, url, response, error, _pool, _stacktrace)
 
 
 def _number(text: str) -> float:
