@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from rightsizer.adapters.kubernetes import ClusterError, KubernetesCluster
-from rightsizer.core.policy import LabelSelector
 from rightsizer.cycle import CycleResult, CycleSettings, agency_namespaces, run_policy
 from rightsizer.ports import (
     Collection,
     CollectionRequest,
-    NamespaceGroup,
+    NamespacesThrough,
     Progress,
     SourceUnavailable,
     UsageSource,
@@ -35,7 +34,7 @@ def _key(request: CollectionRequest, end: datetime) -> tuple[object, ...]:
 
 
 @dataclass
-class PrefetchedSource:
+class PrefetchedSource(NamespacesThrough):
     """A usage source that answers a request from a result collected beforehand for the
     same request and end (once), and passes anything else to ``source``."""
 
@@ -62,15 +61,6 @@ class PrefetchedSource:
             found.update(zip(missing, fetched, strict=True))
         return [result for _, result in sorted(found.items()) if result is not None]
 
-    def namespaces_matching(
-        self, selectors: Sequence[LabelSelector], *, end: datetime, window: str
-    ) -> list[list[str]]:
-        return self.source.namespaces_matching(selectors, end=end, window=window)
-
-    def namespace_groups(
-        self, label: str, *, end: datetime, window: str
-    ) -> dict[str, NamespaceGroup]:
-        return self.source.namespace_groups(label, end=end, window=window)
 
 
 def run_policies(

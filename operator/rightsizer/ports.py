@@ -73,6 +73,23 @@ class UsageSource(Protocol):
         """One result per request, in order; a request that failed gets its error."""
 
 
+class NamespacesThrough:
+    """For wrappers of a ``UsageSource`` (in ``self.source``) that change how usage is
+    collected, not how namespaces are found: the look-ups pass straight through."""
+
+    source: UsageSource
+
+    def namespaces_matching(
+        self, selectors: Sequence[LabelSelector], *, end: datetime, window: str
+    ) -> list[list[str]]:
+        return self.source.namespaces_matching(selectors, end=end, window=window)
+
+    def namespace_groups(
+        self, label: str, *, end: datetime, window: str
+    ) -> dict[str, NamespaceGroup]:
+        return self.source.namespace_groups(label, end=end, window=window)
+
+
 class StateUnavailable(Exception):
     """The incremental state could not be read or written (it is rebuilt, never trusted)."""
 

@@ -18,8 +18,11 @@ Tolerance (measured on the standard synthetic cloud, 3 agencies x 30 workloads x
 seeded one day before the end and folded hourly, against the full evaluation at the end; the
 test ``tests/prometheus/test_incremental.py`` asserts it): the same grade for at least 95% of
 workloads and every recommended request within 5% (or 1 millicore / 1 MiB) of the full
-path's. The differences come from UTC days (instead of days counted back from the end),
-the oldest day weighted by its overlap, and quantiles interpolated between daily knots.
+path's — except where one path keeps the current request inside the policy's minChange band
+and the other does not; there the statistic the target starts from is within 7% (worst
+measured 5.7%). The differences come from UTC days (instead of days counted back from the
+end), the oldest day weighted by its overlap, and quantiles interpolated between daily
+knots.
 """
 
 from __future__ import annotations
@@ -49,12 +52,12 @@ from rightsizer.adapters.incremental_state import (
 from rightsizer.adapters.prometheus import PrometheusSource
 from rightsizer.adapters.statecodec import SCHEMA, AgencyState, StateCorrupt, decode, encode
 from rightsizer.core.aggregate import estimate_interval
-from rightsizer.core.policy import DAY, LabelSelector, duration_seconds
+from rightsizer.core.policy import DAY, duration_seconds
 from rightsizer.core.sketch import DAY_SECONDS
 from rightsizer.ports import (
     Collection,
     CollectionRequest,
-    NamespaceGroup,
+    NamespacesThrough,
     Progress,
     SourceUnavailable,
     StateStore,
@@ -89,8 +92,10 @@ class _Batch:
     rows: dict[str, Any] = field(default_factory=dict)
 
 
-class IncrementalSource:
+class IncrementalSource(NamespacesThrough):
     """Same protocol as ``PrometheusSource`` (which it queries through)."""
+
+    source: PrometheusSource
 
     def __init__(
         self,
@@ -107,15 +112,6 @@ class IncrementalSource:
         # encoded (compact) between cycles; shared by the operator's per-evaluation sources
         self._memory: dict[str, bytes] = {} if cache is None else cache
 
-    def namespaces_matching(
-        self, selectors: Sequence[LabelSelector], *, end: datetime, window: str
-    ) -> list[list[str]]:
-        return self.source.namespaces_matching(selectors, end=end, window=window)
-
-    def namespace_groups(
-        self, label: str, *, end: datetime, window: str
-    ) -> dict[str, NamespaceGroup]:
-        return self.source.namespace_groups(label, end=end, window=window)
 
     # -- collect ---------------------------------------------------------------------------
     def collect(
@@ -190,8 +186,9 @@ class IncrementalSource:
         return hashlib.sha256(json.dumps(about).encode()).hexdigest()[:32]
 
     def _load(self, key: str, fingerprint: str, aligned: float) -> tuple[AgencyState | None, str]:
-        blob = self._memory.get(key)
+        blob, origin = self._memory.get(key), "memory"
         if blob is None:
+            origin = "store"
             try:
                 blob = self.store.load(key)
             except StateUnavailable as error:
@@ -210,6 +207,7 @@ class IncrementalSource:
             return None, "newer than the evaluation"
         if aligned - state.end > duration_seconds(self.config.max_gap):
             return None, f"older than {self.config.max_gap}"
+        log.info("state_read", agency=key, bytes=len(blob), origin=origin)
         return state, ""
 
     def _batches(self, plans: list[_Plan], aligned: float) -> list[_Batch]:
