@@ -342,6 +342,7 @@ class OperatorProcess:
     log_path: Path
     apply_enabled: bool = False
     actuator: str | None = CHART_ACTUATOR  # apply mode: whose tokens make resize patches
+    extra_env: dict[str, str] = field(default_factory=dict)  # set last, e.g. RIGHTSIZER_STATE
     process: Process | None = None
 
     def env(self) -> dict[str, str]:
@@ -364,6 +365,7 @@ class OperatorProcess:
                 RIGHTSIZER_ACTUATOR_SERVICE_ACCOUNT=self.actuator,
                 RIGHTSIZER_ACTUATOR_NAMESPACE=CHART_NAMESPACE,
             )
+        env.update(self.extra_env)
         return env
 
     def start(self) -> OperatorProcess:
