@@ -31,6 +31,8 @@ from e2e_cloud import (
     path_of,
     wait_for,
 )
+from matrix import fault_row, pytest_runtest_makereport  # noqa: F401  (the fault matrix)
+from matrix import report as fault_matrix_report
 
 from rightsizer.localprom import Dataset, LocalPrometheus, cached_dataset
 from rightsizer.simulate import CloudSpec
@@ -63,6 +65,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    fault_matrix_report(terminalreporter, config)  # build/fault-matrix.md, when rows ran
     work = config.stash.get(WORK_DIR, None)
     if work is not None and (terminalreporter.stats.get("failed") or terminalreporter.stats.get("error")):
         terminalreporter.write_line(

@@ -3,6 +3,7 @@ half-evaluated result presented as complete."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,22 @@ def test_a_slow_prometheus_times_out() -> None:
     assert report.error is not None
     assert "unreachable" in report.error
     assert "timed out" in report.error.lower()
+
+
+def test_a_timed_out_query_is_not_sent_again_nor_are_the_others() -> None:
+    """A query that timed out would time out again: one try, and the failed batch's other
+    queries are not sent (the operator retries the whole evaluation)."""
+    with fault_server(always(200, b"{}", delay=2)) as (url, seen):
+        started = time.monotonic()
+        report = evaluate(url, timeout=1, retries=2, workers=1)
+        took = time.monotonic() - started
+    assert report.error is not None and "timed out" in report.error.lower()
+    queries = [line for line in seen if line.startswith("/api/v1/query")]
+    assert len(set(queries)) == len(queries), queries  # none sent twice
+    # the recording-rules probe (its timeout tolerated), the query that failed the batch,
+    # and at most one the worker had taken before the others were cancelled
+    assert len(queries) <= 3, queries
+    assert took < 10, took
 
 
 def test_one_failing_query_fails_the_whole_agency(prometheus: LocalPrometheus) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 from rightsizer.api.v1alpha1 import (
     Condition,
@@ -140,6 +141,30 @@ def policy_status(
         report=report_name(report.policy, now),
         summary=f"{card.grade} {card.score:g}" if card else "ungraded",
     )
+
+
+def status_patch(new: Mapping[str, Any], old: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The merge patch that makes a policy's status ``new`` (a model dump): a JSON merge
+    patch merges maps and never drops their keys, so each key of a map in ``old`` (the status
+    now) that ``new`` lacks is sent as null. Without it, ``changesSkipped`` or ``byOutcome``
+    would keep counts from earlier evaluations. Lists (conditions) are replaced whole."""
+    patch = dict(new)
+    for name, value in new.items():
+        before = (old or {}).get(name)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            patch[name] = _nulled(value, before)
+    return patch
+
+
+def _nulled(new: Mapping[str, Any], old: Mapping[str, Any]) -> dict[str, Any]:
+    patch: dict[str, Any] = {key: None for key in old if key not in new}
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            patch[key] = _nulled(value, before)
+        else:
+            patch[key] = value
+    return patch
 
 
 def failed_status(
