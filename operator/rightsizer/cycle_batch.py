@@ -62,7 +62,6 @@ class PrefetchedSource(NamespacesThrough):
         return [result for _, result in sorted(found.items()) if result is not None]
 
 
-
 def run_policies(
     policies: Sequence[tuple[NamedPolicy, int | None]],
     *,

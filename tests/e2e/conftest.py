@@ -67,7 +67,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     fault_matrix_report(terminalreporter, config)  # build/fault-matrix.md, when rows ran
     work = config.stash.get(WORK_DIR, None)
-    if work is not None and (terminalreporter.stats.get("failed") or terminalreporter.stats.get("error")):
+    if work is not None and (
+        terminalreporter.stats.get("failed") or terminalreporter.stats.get("error")
+    ):
         terminalreporter.write_line(
             f"e2e: logs of etcd, kube-apiserver, the controller manager and the audit log are "
             f"in {work}; the operators' logs are beside it, in each test's tmp_path"
@@ -179,7 +181,9 @@ def cloud(control_plane: ControlPlane, crds: str, dataset: Dataset) -> Cloud:
 
     def settled() -> bool:
         nonlocal versions
-        now = {k: control_plane.get(path_of(k))["metadata"]["resourceVersion"] for k in cloud.created}
+        now = {
+            k: control_plane.get(path_of(k))["metadata"]["resourceVersion"] for k in cloud.created
+        }
         same, versions = now == versions, now
         return same
 
@@ -225,4 +229,3 @@ def policies(control_plane: ControlPlane, crds: str) -> Iterator[Callable[[dict[
     yield create
     for name in names:
         delete_policy(control_plane, name)
-

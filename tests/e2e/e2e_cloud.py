@@ -128,7 +128,9 @@ class Cloud:
         ]
         for workload in self.truth["workloads"]:
             body = _real(
-                manifests.workload_object(workload, uid="-", excluded=key(workload) in self.excluded)
+                manifests.workload_object(
+                    workload, uid="-", excluded=key(workload) in self.excluded
+                )
             )
             if key(workload) in self.inflated:
                 scale_resources(body, 4)

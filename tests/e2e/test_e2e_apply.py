@@ -184,14 +184,18 @@ def test_in_place_resize_patches_running_pods_beside_the_template(
         and e["responseStatus"]["code"] == 200
     }
     assert resized_pods, "no pod was resized in place"
-    changed_namespaces = {k.split("/")[1] for k, v in run.after.items()
-                          if k.startswith("Deployment/")
-                          and consistent_change(run.before[k], v) == "changed"}
+    changed_namespaces = {
+        k.split("/")[1]
+        for k, v in run.after.items()
+        if k.startswith("Deployment/") and consistent_change(run.before[k], v) == "changed"
+    }
     assert {namespace for namespace, _ in resized_pods} <= changed_namespaces
     assert events(control_plane, run.namespaces, "ResizedInPlace")
 
 
-def test_excluded_workload_is_untouched(run: Run, cloud: Cloud, control_plane: ControlPlane) -> None:
+def test_excluded_workload_is_untouched(
+    run: Run, cloud: Cloud, control_plane: ControlPlane
+) -> None:
     (excluded,) = cloud.excluded
     assert excluded in run.before
     before, after = run.before[excluded], run.after[excluded]

@@ -171,9 +171,7 @@ def test_after_a_restart_the_next_evaluation_completes(crash: Crash, cloud: Clou
         assert notes[PREVIOUS] == crash.killed_at[k]["metadata"]["annotations"][PREVIOUS], k
 
 
-def test_an_oom_upsize_is_not_repeated_without_a_new_oom_kill(
-    crash: Crash, cloud: Cloud
-) -> None:
+def test_an_oom_upsize_is_not_repeated_without_a_new_oom_kill(crash: Crash, cloud: Cloud) -> None:
     oom = [k for k in crash.keys if cloud.truth_of(k)["shape"] == "oom-killed"]
     assert oom, "the generator changed: no oom-killed workload in this agency"
     upsized_before_kill = [k for k in oom if k in _changed(crash.before, crash.killed_at)]

@@ -34,7 +34,10 @@ def _deployment(name: str) -> dict[str, Any]:
         "spec": {
             "replicas": 0,
             "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [container]}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [container]},
+            },
         },
     }
 

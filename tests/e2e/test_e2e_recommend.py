@@ -155,9 +155,7 @@ def test_recommend_mode_changes_no_pod_template(run: Run, control_plane: Control
 def test_recommend_mode_posts_recommended_events(
     run: Run, cloud: Cloud, control_plane: ControlPlane
 ) -> None:
-    proposing = {
-        k for k, body in run.after.items() if recommendation(body)["action"] != "keep"
-    }
+    proposing = {k for k, body in run.after.items() if recommendation(body)["action"] != "keep"}
     clear = {
         key(w)
         for w in cloud.workloads(run.agency)

@@ -22,7 +22,12 @@ def test_histogram_buckets_grow_by_five_percent_from_ten_millicores() -> None:
     # bucket i starts at 0.01 * (1.05^i - 1) / 0.05: 0, 0.01, 0.0205, 0.031525, ...
     assert [round(CPU_HISTOGRAM.start(i), 6) for i in range(4)] == [0.0, 0.01, 0.0205, 0.031525]
     assert CPU_HISTOGRAM.bucket(np.array([0.0, 0.009, 0.01, 0.02, 0.021])).tolist() == [
-        0, 0, 1, 1, 2]
+        0,
+        0,
+        1,
+        1,
+        2,
+    ]
 
 
 def test_percentile_is_the_upper_edge_of_the_bucket_reached() -> None:
@@ -63,8 +68,9 @@ def test_vpa_like_adds_a_15_percent_margin_and_respects_minimums() -> None:
     memory_edge = MEMORY_HISTOGRAM.percentile(peaks, np.ones(peaks.size), 0.9)
     assert memory_edge is not None
     assert memory_target == pytest.approx(memory_edge * 1.15)
-    tiny_cpu, tiny_memory = vpa_like(times, np.full(times.size, 0.001), day_times,
-                                     np.full(peaks.size, 1e6), now=now)
+    tiny_cpu, tiny_memory = vpa_like(
+        times, np.full(times.size, 0.001), day_times, np.full(peaks.size, 1e6), now=now
+    )
     assert tiny_cpu == pytest.approx(0.025)  # VPA's minimum
     assert tiny_memory == pytest.approx(250 * 2**20)
 

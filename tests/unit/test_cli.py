@@ -29,7 +29,9 @@ def test_validate_exits_2_with_the_field_path(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("apiVersion: rightsizer.io/v1alpha1\nkind: EfficiencyPolicy\n"
-                   "metadata: {name: x}\nspec: {agency: x, namespaces: [a], window: 2w2d}\n")
+    bad.write_text(
+        "apiVersion: rightsizer.io/v1alpha1\nkind: EfficiencyPolicy\n"
+        "metadata: {name: x}\nspec: {agency: x, namespaces: [a], window: 2w2d}\n"
+    )
     assert main(["validate", str(bad)]) == 2
     assert "spec.window: '2w2d' is not a duration" in capsys.readouterr().err

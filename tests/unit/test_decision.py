@@ -172,8 +172,9 @@ def test_repeated_oom_upsizes_stop_as_a_bump_loop() -> None:
     usage = summary(target, usage_of(cpu=cpu_stats, memory=memory_stats, oom_kills=4))
     evaluation = evaluate_workload(target, usage, spec)
     state = WorkloadState(oom_upsizes=tuple(NOW - timedelta(hours=h) for h in (1, 5, 9)))
-    decision = decide(evaluation, target, state, policy=spec, policy_name="p", mode="apply",
-                      now=NOW)
+    decision = decide(
+        evaluation, target, state, policy=spec, policy_name="p", mode="apply", now=NOW
+    )
     assert decision.action == "recommend"
     assert decision.skipped == {"app/memory": "bumpLoop"}
 

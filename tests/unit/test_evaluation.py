@@ -181,8 +181,12 @@ def test_reclaim_counts_the_whole_request_as_reclaimable_and_proposes_no_resize(
     assert evaluation.reclaimable == evaluation.requested
     assert evaluation.released == Amounts()
     assert all(not c.changes for c in evaluation.containers)  # reported, never resized
-    assert any("reclaim candidate" in r for c in evaluation.containers
-               for rec in c.resources.values() for r in rec.reasons)
+    assert any(
+        "reclaim candidate" in r
+        for c in evaluation.containers
+        for rec in c.resources.values()
+        for r in rec.reasons
+    )
     assert evaluation.requested.cpu == pytest.approx(4.0)  # 2 cores x 2 replicas
 
 

@@ -25,33 +25,89 @@ INF = float("inf")
 # The shape table, independent of the code: (low, high) per statistic, every range at least
 # 0.02 inside its score band of the default policy (14-day window, 5-minute samples).
 TABLE: dict[str, dict[str, tuple[float, float]]] = {
-    "idle": {"cpu_avg": (0, 0.01), "cpu_p95": (0, 0.012), "cpu_max": (0, 0.015),
-             "mem_avg": (0, 0.03), "mem_max": (0, 0.07), "storage": (0, 0.03)},
-    "overprovisioned": {"cpu_avg": (0.07, 0.08), "cpu_p95": (0.12, 0.28), "cpu_max": (0, 0.3),
-                        "mem_avg": (0.12, 0.18), "mem_max": (0.12, 0.28),
-                        "storage": (0.07, 0.08)},
-    "rightsized": {"cpu_avg": (0.52, 0.78), "cpu_p95": (0.72, 0.88), "cpu_max": (0, 0.88),
-                   "mem_avg": (0.52, 0.78), "mem_max": (0.72, 0.88), "storage": (0.52, 0.78)},
-    "diurnal": {"cpu_avg": (0.22, 0.38), "cpu_p95": (0.72, 0.88), "cpu_max": (0, 0.88),
-                "mem_avg": (0.42, 0.48), "mem_max": (0.52, 0.68), "storage": (0.42, 0.48)},
-    "batch": {"cpu_avg": (0.52, 0.78), "cpu_p95": (0.72, 0.88), "cpu_max": (0, 0.88),
-              "mem_avg": (0.52, 0.78), "mem_max": (0.52, 0.68)},
-    "bursty": {"cpu_avg": (0.12, 0.18), "cpu_p95": (0.72, 0.88), "cpu_max": (0, 0.88),
-               "mem_avg": (0.42, 0.48), "mem_max": (0.52, 0.68), "storage": (0.42, 0.48)},
-    "memory-growth": {"cpu_avg": (0.52, 0.78), "cpu_p95": (0.52, 0.68), "cpu_max": (0, 0.85),
-                      "mem_avg": (0.52, 0.78), "mem_max": (0.72, 0.88),
-                      "storage": (0.52, 0.78)},
-    "at-capacity": {"cpu_avg": (0.82, 0.88), "cpu_p95": (0.99, INF), "cpu_max": (1.1, 1.5),
-                    "mem_avg": (0.52, 0.78), "mem_max": (0.72, 0.88), "storage": (0.52, 0.78),
-                    "throttled": (0.27, 0.33)},
-    "oom-killed": {"cpu_avg": (0.22, 0.38), "cpu_p95": (0.32, 0.48), "cpu_max": (0, 0.6),
-                   "mem_avg": (0.92, 1.2), "mem_max": (1.25, 1.25), "storage": (0.22, 0.38),
-                   "kills": (5, 10)},
+    "idle": {
+        "cpu_avg": (0, 0.01),
+        "cpu_p95": (0, 0.012),
+        "cpu_max": (0, 0.015),
+        "mem_avg": (0, 0.03),
+        "mem_max": (0, 0.07),
+        "storage": (0, 0.03),
+    },
+    "overprovisioned": {
+        "cpu_avg": (0.07, 0.08),
+        "cpu_p95": (0.12, 0.28),
+        "cpu_max": (0, 0.3),
+        "mem_avg": (0.12, 0.18),
+        "mem_max": (0.12, 0.28),
+        "storage": (0.07, 0.08),
+    },
+    "rightsized": {
+        "cpu_avg": (0.52, 0.78),
+        "cpu_p95": (0.72, 0.88),
+        "cpu_max": (0, 0.88),
+        "mem_avg": (0.52, 0.78),
+        "mem_max": (0.72, 0.88),
+        "storage": (0.52, 0.78),
+    },
+    "diurnal": {
+        "cpu_avg": (0.22, 0.38),
+        "cpu_p95": (0.72, 0.88),
+        "cpu_max": (0, 0.88),
+        "mem_avg": (0.42, 0.48),
+        "mem_max": (0.52, 0.68),
+        "storage": (0.42, 0.48),
+    },
+    "batch": {
+        "cpu_avg": (0.52, 0.78),
+        "cpu_p95": (0.72, 0.88),
+        "cpu_max": (0, 0.88),
+        "mem_avg": (0.52, 0.78),
+        "mem_max": (0.52, 0.68),
+    },
+    "bursty": {
+        "cpu_avg": (0.12, 0.18),
+        "cpu_p95": (0.72, 0.88),
+        "cpu_max": (0, 0.88),
+        "mem_avg": (0.42, 0.48),
+        "mem_max": (0.52, 0.68),
+        "storage": (0.42, 0.48),
+    },
+    "memory-growth": {
+        "cpu_avg": (0.52, 0.78),
+        "cpu_p95": (0.52, 0.68),
+        "cpu_max": (0, 0.85),
+        "mem_avg": (0.52, 0.78),
+        "mem_max": (0.72, 0.88),
+        "storage": (0.52, 0.78),
+    },
+    "at-capacity": {
+        "cpu_avg": (0.82, 0.88),
+        "cpu_p95": (0.99, INF),
+        "cpu_max": (1.1, 1.5),
+        "mem_avg": (0.52, 0.78),
+        "mem_max": (0.72, 0.88),
+        "storage": (0.52, 0.78),
+        "throttled": (0.27, 0.33),
+    },
+    "oom-killed": {
+        "cpu_avg": (0.22, 0.38),
+        "cpu_p95": (0.32, 0.48),
+        "cpu_max": (0, 0.6),
+        "mem_avg": (0.92, 1.2),
+        "mem_max": (1.25, 1.25),
+        "storage": (0.22, 0.38),
+        "kills": (5, 10),
+    },
 }
 EXPECTED = {  # shape -> (grade, action) under the shipped default policy
-    "idle": ("差", "reclaim"), "overprovisioned": ("差", "downsize"), "rightsized": ("优", "keep"),
-    "diurnal": ("中", "keep"), "batch": ("优", "keep"), "bursty": ("中", "keep"),
-    "memory-growth": ("优", "keep"), "at-capacity": ("良", "upsize"),
+    "idle": ("差", "reclaim"),
+    "overprovisioned": ("差", "downsize"),
+    "rightsized": ("优", "keep"),
+    "diurnal": ("中", "keep"),
+    "batch": ("优", "keep"),
+    "bursty": ("中", "keep"),
+    "memory-growth": ("优", "keep"),
+    "at-capacity": ("良", "upsize"),
     "oom-killed": ("差", "upsize"),
 }
 
@@ -127,12 +183,14 @@ def _workload_stats(cloud: SyntheticCloud, workload: Workload) -> list[dict[str,
 
 
 def _shape_cloud(shape: str, seed: int) -> SyntheticCloud:
-    spec = CloudSpec(agencies=1, workloads_per_agency=12, seed=seed, shapes=(shape,),
-                     pod_level_series=False)
+    spec = CloudSpec(
+        agencies=1, workloads_per_agency=12, seed=seed, shapes=(shape,), pod_level_series=False
+    )
     return build_cloud(spec)
 
 
 # --- scoring with the shipped default policy (bands and weights read from rightsizer.core) ---
+
 
 def _band_score(bands: list[Band], value: float) -> float:
     eligible = [band for band in bands if value >= band.min]
@@ -140,8 +198,12 @@ def _band_score(bands: list[Band], value: float) -> float:
 
 
 def _grade(values: dict[str, float], *, gpu: float | None = None) -> str:
-    measured = {("cpu", "avg"): values["cpu_avg"], ("cpu", "p95"): values["cpu_p95"],
-                ("memory", "avg"): values["mem_avg"], ("memory", "max"): values["mem_max"]}
+    measured = {
+        ("cpu", "avg"): values["cpu_avg"],
+        ("cpu", "p95"): values["cpu_p95"],
+        ("memory", "avg"): values["mem_avg"],
+        ("memory", "max"): values["mem_max"],
+    }
     if "storage" in values:
         measured["storage", "max"] = values["storage"]
     if gpu is not None:
@@ -201,9 +263,14 @@ def test_measured_statistics_give_the_expected_grade_and_action(shape: str) -> N
 def test_the_nominal_figures_score_like_the_measured_ones() -> None:
     for shape, info in simulate.SHAPES.items():
         nominal = info.nominal()
-        values = {"cpu_avg": nominal["cpu"]["avg"], "cpu_p95": nominal["cpu"]["p95"],
-                  "cpu_max": nominal["cpu"]["max"], "mem_avg": nominal["memory"]["avg"],
-                  "mem_max": nominal["memory"]["max"], "kills": 0.0}
+        values = {
+            "cpu_avg": nominal["cpu"]["avg"],
+            "cpu_p95": nominal["cpu"]["p95"],
+            "cpu_max": nominal["cpu"]["max"],
+            "mem_avg": nominal["memory"]["avg"],
+            "mem_max": nominal["memory"]["max"],
+            "kills": 0.0,
+        }
         assert _grade(values) == EXPECTED[shape][0], shape
         if shape != "batch":
             assert _grade({**values, "storage": info.storage_used}) == EXPECTED[shape][0]
@@ -227,6 +294,7 @@ def test_gpu_workloads_are_rightsized_with_60_percent_gpu() -> None:
 
 
 # --- the plan ---
+
 
 def test_standard_mix_has_every_kind_and_shape() -> None:
     cloud = build_cloud(CloudSpec())
@@ -338,7 +406,8 @@ def test_openmetrics_structure(tiny: tuple[SyntheticCloud, Parsed, Path]) -> Non
 
 
 def test_counters_never_decrease_except_after_an_oom_kill(
-        tiny: tuple[SyntheticCloud, Parsed, Path]) -> None:
+    tiny: tuple[SyntheticCloud, Parsed, Path],
+) -> None:
     cloud, parsed, _ = tiny
     oom_pods = {p.name for w in cloud.workloads if w.shape == "oom-killed" for p in w.pods}
     for (name, label_text), samples in parsed.series.items():
@@ -364,13 +433,15 @@ def test_text_matches_the_generated_series(tiny: tuple[SyntheticCloud, Parsed, P
 
 
 def test_pod_level_series_are_written_on_request(
-        tiny: tuple[SyntheticCloud, Parsed, Path], tmp_path: Path) -> None:
+    tiny: tuple[SyntheticCloud, Parsed, Path], tmp_path: Path
+) -> None:
     _, parsed, _ = tiny
     cpu = parsed.labels("container_cpu_usage_seconds_total")
     containers = {labels["container"] for labels in cpu}
     assert {"", "POD"} <= containers
-    spec = CloudSpec(agencies=1, workloads_per_agency=4, days=1, interval_seconds=900,
-                     pod_level_series=False)
+    spec = CloudSpec(
+        agencies=1, workloads_per_agency=4, days=1, interval_seconds=900, pod_level_series=False
+    )
     (path,) = simulate.write_openmetrics(build_cloud(spec), tmp_path)
     lean = parse(path.read_text(encoding="utf-8"))
     names = {labels["container"] for labels in lean.labels("container_cpu_usage_seconds_total")}
@@ -378,7 +449,8 @@ def test_pod_level_series_are_written_on_request(
 
 
 def test_every_sample_lies_in_the_window_and_ksm_reaches_the_end(
-        tiny: tuple[SyntheticCloud, Parsed, Path]) -> None:
+    tiny: tuple[SyntheticCloud, Parsed, Path],
+) -> None:
     cloud, parsed, _ = tiny
     for samples in parsed.series.values():
         assert cloud.start <= samples[0][0] and samples[-1][0] <= cloud.end
@@ -390,12 +462,16 @@ def test_every_sample_lies_in_the_window_and_ksm_reaches_the_end(
 def test_pod_names_and_owners_are_consistent(tiny: tuple[SyntheticCloud, Parsed, Path]) -> None:
     cloud, parsed, _ = tiny
     owners = {(o["namespace"], o["pod"]): o for o in parsed.labels("kube_pod_owner")}
-    replicasets = {(r["namespace"], r["replicaset"]): r["owner_name"]
-                   for r in parsed.labels("kube_replicaset_owner")}
-    jobs = {(j["namespace"], j["job_name"]): j["owner_name"]
-            for j in parsed.labels("kube_job_owner")}
-    cadvisor_pods = {(s["namespace"], s["pod"])
-                     for s in parsed.labels("container_memory_working_set_bytes")}
+    replicasets = {
+        (r["namespace"], r["replicaset"]): r["owner_name"]
+        for r in parsed.labels("kube_replicaset_owner")
+    }
+    jobs = {
+        (j["namespace"], j["job_name"]): j["owner_name"] for j in parsed.labels("kube_job_owner")
+    }
+    cadvisor_pods = {
+        (s["namespace"], s["pod"]) for s in parsed.labels("container_memory_working_set_bytes")
+    }
     assert cadvisor_pods == set(owners)
     for workload in cloud.workloads:
         for pod in workload.pods:
@@ -404,8 +480,13 @@ def test_pod_names_and_owners_are_consistent(tiny: tuple[SyntheticCloud, Parsed,
             _check_owner(workload, pod.name, owner, replicasets, jobs)
 
 
-def _check_owner(workload: Workload, pod: str, owner: dict[str, str],
-                 replicasets: dict[tuple[str, str], str], jobs: dict[tuple[str, str], str]) -> None:
+def _check_owner(
+    workload: Workload,
+    pod: str,
+    owner: dict[str, str],
+    replicasets: dict[tuple[str, str], str],
+    jobs: dict[tuple[str, str], str],
+) -> None:
     kind, name, ns = owner["owner_kind"], owner["owner_name"], workload.namespace
     if workload.kind == "Deployment":
         assert kind == "ReplicaSet" and replicasets[ns, name] == workload.name
@@ -446,12 +527,16 @@ def test_daemonsets_run_one_pod_per_node() -> None:
 
 def test_namespaces_and_labels(tiny: tuple[SyntheticCloud, Parsed, Path]) -> None:
     cloud, parsed, _ = tiny
-    namespaces = {(n["namespace"], n["label_rightsizer_io_agency"])
-                  for n in parsed.labels("kube_namespace_labels")}
+    namespaces = {
+        (n["namespace"], n["label_rightsizer_io_agency"])
+        for n in parsed.labels("kube_namespace_labels")
+    }
     expected = {(ns, a.name) for a in cloud.agencies for ns in a.namespaces}
     assert namespaces == expected
-    projects = {(p["namespace"], p["pod"]): p["label_app_kubernetes_io_part_of"]
-                for p in parsed.labels("kube_pod_labels")}
+    projects = {
+        (p["namespace"], p["pod"]): p["label_app_kubernetes_io_part_of"]
+        for p in parsed.labels("kube_pod_labels")
+    }
     for workload in cloud.workloads:
         for pod in workload.pods:
             assert projects[workload.namespace, pod.name] == workload.project
@@ -491,7 +576,8 @@ def test_files_split_agencies_into_complete_documents(tmp_path: Path) -> None:
 
 
 def test_truth_lists_every_workload(
-        tmp_path: Path, tiny: tuple[SyntheticCloud, Parsed, Path]) -> None:
+    tmp_path: Path, tiny: tuple[SyntheticCloud, Parsed, Path]
+) -> None:
     cloud, parsed, _ = tiny
     simulate.write_truth(cloud, tmp_path / "truth.json")
     truth = json.loads((tmp_path / "truth.json").read_text(encoding="utf-8"))
@@ -515,12 +601,31 @@ def test_truth_lists_every_workload(
 def test_cli_writes_openmetrics_and_truth(tmp_path: Path) -> None:
     parser = argparse.ArgumentParser()
     simulate.add_arguments(parser)
-    args = parser.parse_args([
-        "--agencies", "2", "--workloads-per-agency", "3", "--days", "1", "--interval", "15m",
-        "--ksm-interval", "1h", "--seed", "4", "--end", "2026-11-09T00:00:00Z",
-        "--out", str(tmp_path), "--files", "2", "--no-pod-level-series",
-        "--shapes", "idle,bursty",
-    ])
+    args = parser.parse_args(
+        [
+            "--agencies",
+            "2",
+            "--workloads-per-agency",
+            "3",
+            "--days",
+            "1",
+            "--interval",
+            "15m",
+            "--ksm-interval",
+            "1h",
+            "--seed",
+            "4",
+            "--end",
+            "2026-11-09T00:00:00Z",
+            "--out",
+            str(tmp_path),
+            "--files",
+            "2",
+            "--no-pod-level-series",
+            "--shapes",
+            "idle,bursty",
+        ]
+    )
     assert simulate.run(args) == 0
     files = sorted((tmp_path / "openmetrics").glob("*.om"))
     assert len(files) == 2

@@ -112,7 +112,6 @@ class IncrementalSource(NamespacesThrough):
         # encoded (compact) between cycles; shared by the operator's per-evaluation sources
         self._memory: dict[str, bytes] = {} if cache is None else cache
 
-
     # -- collect ---------------------------------------------------------------------------
     def collect(
         self,
