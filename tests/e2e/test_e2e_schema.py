@@ -114,13 +114,16 @@ def test_unknown_fields_are_refused_by_strict_validation_and_pruned_otherwise(
         control_plane.request("DELETE", f"{POLICIES}/unknown-field")
 
 
+FALLING_THEN_RISING = [{"name": "cpu-average", "resource": "cpu", "stat": "avg", "weight": 100,
+                       "bands": [{"min": 0, "score": 50}, {"min": 0.5, "score": 10},
+                                 {"min": 0.8, "score": 100}]}]  # fmt: skip
 OPERATOR_ONLY = {
-    # rules the schema cannot express (a cron expression, comparing two durations, a
-    # time range): the API server stores the policy, the operator refuses it
+    # rules the schema does not express (a cron expression; bands that must rise to the best
+    # one and fall after it): the API server stores the policy, the operator refuses it.
+    # (minHistory longer than the window and change windows that end before they start are
+    # refused by the CRD's own CEL rules: tests/unit/test_crds.py)
     "bad-schedule": ({"schedule": "every monday"}, "spec.schedule"),
-    "history-longer-than-window": ({"window": "7d", "minHistory": "14d"}, "spec"),
-    "bad-change-window": ({"safety": {"changeWindows": ["Sat 07:00-06:00"]}},
-                          "spec.safety.changeWindows[0]"),
+    "bands-falling-then-rising": ({"indicators": FALLING_THEN_RISING}, "spec.indicators[0]"),
 }  # fmt: skip
 
 

@@ -331,7 +331,11 @@ def _held(rig: Rig, row: MatrixRow, since: tuple[float, str], before: dict[str, 
     row.saw(
         f"Degraded={degraded['status']} {degraded['reason']}, {len(skipped)} ResizeSkipped event"
     )
-    assert status["changesApplied"] == 0 and status["changesSkipped"].get("apiError") == 1, status
+    # one workload held: one apiError per resource change it carried (cpu, memory or both,
+    # depending on what earlier tests left in the shared agency)
+    assert status["changesApplied"] == 0 and status["changesSkipped"].get("apiError") in (1, 2), (
+        status
+    )
     assert degraded["status"] == "True" and skipped, (degraded, skipped)
     _no_change(rig, row, since, before)
 
