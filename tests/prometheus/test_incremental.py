@@ -9,17 +9,16 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, STANDARD
+from test_query_plan import small_cloud, small_cloud_policies
 
 from rightsizer.adapters.files import load_policies
 from rightsizer.adapters.incremental import IncrementalSource
 from rightsizer.adapters.prometheus import PrometheusConfig, PrometheusSource
 from rightsizer.adapters.statestore import FileStateStore, safe_name
 from rightsizer.core.evaluation import WorkloadEvaluation
-from rightsizer.core.policy import PolicySpec
 from rightsizer.core.report import AgencyReport
 from rightsizer.localprom import LocalPrometheus, cached_dataset
 from rightsizer.service import NamedPolicy, evaluate_policies, expand_by_label
-from rightsizer.simulate import CloudSpec
 
 pytestmark = pytest.mark.prometheus
 
@@ -169,20 +168,8 @@ def test_state_about_something_else_is_never_used(
 # -- queries per cycle --------------------------------------------------------------------------
 def served_per_cycle(workloads_per_agency: int, folder: Path) -> tuple[int, int]:
     """Queries the server answered for a rebuild, then for a steady cycle an hour later."""
-    spec = CloudSpec(
-        agencies=3, workloads_per_agency=workloads_per_agency, days=2, interval_seconds=900, seed=7
-    )
-    chosen = [
-        NamedPolicy(
-            f"p{i}",
-            PolicySpec(
-                agency=f"agency-00{i}",
-                namespaces=[f"agency-00{i}-prod", f"agency-00{i}-test"],
-                min_history="1d",
-            ),
-        )
-        for i in (1, 2, 3)
-    ]
+    spec = small_cloud(workloads_per_agency)
+    chosen = small_cloud_policies()
     with LocalPrometheus(cached_dataset(spec).data_dir) as server:
         source = IncrementalSource(
             PrometheusSource(PrometheusConfig(url=server.url, agencies_per_batch=1)),

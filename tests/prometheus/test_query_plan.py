@@ -16,6 +16,27 @@ from rightsizer.simulate import CloudSpec
 pytestmark = pytest.mark.prometheus
 
 
+def small_cloud(workloads_per_agency: int) -> CloudSpec:
+    """Three agencies, two days at 15 minutes: cheap to build for counting queries."""
+    return CloudSpec(
+        agencies=3, workloads_per_agency=workloads_per_agency, days=2, interval_seconds=900, seed=7
+    )
+
+
+def small_cloud_policies() -> list[NamedPolicy]:
+    return [
+        NamedPolicy(
+            f"p{i}",
+            PolicySpec(
+                agency=f"agency-00{i}",
+                namespaces=[f"agency-00{i}-prod", f"agency-00{i}-test"],
+                min_history="1d",
+            ),
+        )
+        for i in (1, 2, 3)
+    ]
+
+
 def prometheus_for(spec: CloudSpec) -> LocalPrometheus:
     return LocalPrometheus(cached_dataset(spec).data_dir)
 
@@ -28,20 +49,8 @@ def served_queries(
 ) -> int:
     """Queries the server counted for one evaluation (``server_for``: which server, e.g.
     LocalVictoriaMetrics in tests/victoria)."""
-    spec = CloudSpec(
-        agencies=3, workloads_per_agency=workloads_per_agency, days=2, interval_seconds=900, seed=7
-    )
-    policies = [
-        NamedPolicy(
-            f"p{i}",
-            PolicySpec(
-                agency=f"agency-00{i}",
-                namespaces=[f"agency-00{i}-prod", f"agency-00{i}-test"],
-                min_history="1d",
-            ),
-        )
-        for i in (1, 2, 3)
-    ]
+    spec = small_cloud(workloads_per_agency)
+    policies = small_cloud_policies()
     with server_for(spec) as server:
         source = PrometheusSource(
             PrometheusConfig(url=server.url, agencies_per_batch=agencies_per_batch)
