@@ -195,6 +195,17 @@ def test_the_cap_keeps_oom_upsizes_first_then_the_biggest_releases() -> None:
     assert capped[0].state.streaks  # the notice count carries on
 
 
+def test_the_cap_lets_a_hot_workload_grow_before_others_shrink() -> None:
+    """Savings wait: a capped evaluation must not leave a workload short of CPU while it
+    releases capacity elsewhere (found by the backtest: CPU above request under a cap)."""
+    decisions = [run(cpu=0.08, memory=0.1), run(cpu=0.98, memory=0.6)]
+    decisions = [d.model_copy(update={"workload": f"w{i}"}) for i, d in enumerate(decisions)]
+    assert [d.action for d in decisions] == ["apply", "apply"]
+    capped = cap_changes(decisions, 1)
+    assert [d.action for d in capped] == ["recommend", "apply"]
+    assert all(c.request_to > c.request_from for c in capped[1].changes)
+
+
 def test_an_oom_kill_from_before_an_upsize_is_not_urgent_again() -> None:
     """Killed at 8Gi (the limit then); the limit is now 12Gi: the OOM is history, so the
     next memory upsize waits for its cooldown like any other change."""

@@ -42,7 +42,8 @@ def budget_changes(
     replicas: Mapping[str, float],
     recent: int,
 ) -> list[Decision]:
-    """The decisions within the budgets: OOM upsizes first, then by what they release. The
+    """The decisions within the budgets: OOM upsizes first, then other upsizes, then by what
+    they release. The
     others keep recommending, with the reason (cap, replicaCap or windowCap)."""
     window_left = max(0, safety.max_changes_per_window - recent)
     ranked = sorted((d for d in decisions if d.action == "apply"), key=lambda d: -d.priority)

@@ -368,6 +368,8 @@ def _finish(
     )
     described = [f"{c.key}: {c.request_from:g} -> {c.request_to:g}" for c in changes]
     money = evaluation.released.cpu + evaluation.released.memory / 2**30
+    # under a cap: OOM upsizes, then other upsizes (a short workload is a risk), then savings
+    upsize = any((c.request_to or 0.0) > (c.request_from or 0.0) for c in changes)
     return Decision(
         workload=key,
         action="apply",
@@ -377,12 +379,13 @@ def _finish(
         state=remembered,
         held_state=state,
         urgent=urgent,
-        priority=(1e12 if urgent else 0.0) + money,
+        priority=(1e12 if urgent else 1e9 if upsize else 0.0) + money,
     )
 
 
 def cap_changes(decisions: Sequence[Decision], limit: int) -> list[Decision]:
-    """At most ``limit`` workloads are changed: OOM upsizes first, then by what they release.
+    """At most ``limit`` workloads are changed: OOM upsizes first, then other upsizes, then
+    by what they release.
     The others keep recommending, with the reason 'cap'; their streaks carry on."""
     ranked = sorted((d for d in decisions if d.action == "apply"), key=lambda d: -d.priority)
     allowed = {d.workload for d in ranked[:limit]}
