@@ -272,11 +272,15 @@ class Rig:
         (a fresh start), or the baseline's annotations restored (``to_baseline``)."""
 
         def reset(k: str) -> None:
-            current = self.cp.get(path_of(k))
-            body = _reset(current, self.baseline[k], keep_annotations=to_baseline)
-            if body is not None:
+            for _ in range(5):  # a late write of the operator's may race the reset: read again
+                current = self.cp.get(path_of(k))
+                body = _reset(current, self.baseline[k], keep_annotations=to_baseline)
+                if body is None:
+                    return
                 answer = self.cp.request("PUT", path_of(k), body=body)
-                assert answer.status_code == 200, answer.text
+                if answer.status_code != 409:
+                    break
+            assert answer.status_code == 200, answer.text
 
         _each(reset, self.keys)
 

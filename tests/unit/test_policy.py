@@ -113,6 +113,12 @@ INVALID = [
         "'downsize'",
     ),
     (
+        "a price as text (the API server refuses it: type number)",
+        {"prices": {"cpuCoreMonth": "45"}},
+        "spec.prices.cpuCoreMonth",
+        "must be a number",
+    ),
+    (
         "min above max",
         {"recommendation": {"cpu": {"stat": "p95", "headroom": 0.1, "min": "2", "max": "1"}}},
         "spec.recommendation.cpu",

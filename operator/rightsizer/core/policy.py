@@ -130,11 +130,16 @@ class PolicyModel(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _no_booleans_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        """YAML's true is not 1: a number field refuses booleans, as the API server does
-        (pydantic alone would take true as 1; found by fuzzing against the API server)."""
+        """YAML's true is not 1, nor "45" 45: a number field refuses booleans and strings, as
+        the API server does (pydantic alone would convert both; found by fuzzing against
+        the API server)."""
         field = cls.model_fields.get(info.field_name or "")
-        if isinstance(value, bool) and field is not None and _is_number(field.annotation):
+        if field is None or not _is_number(field.annotation):
+            return value
+        if isinstance(value, bool):
             raise ValueError("must be a number, not true or false")
+        if isinstance(value, str):
+            raise ValueError(f"must be a number, not the text {value!r}")
         return value
 
 
