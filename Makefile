@@ -18,7 +18,7 @@ system-deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	  pkill -x prometheus 2>/dev/null || true; \
+	  pkill -x prometheus 2>/dev/null || true; pkill -x victoria-metrics 2>/dev/null || true; \
 	fi
 
 $(STAMP): pyproject.toml
