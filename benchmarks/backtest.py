@@ -20,15 +20,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--agencies", type=int, default=20)
-    parser.add_argument("--workloads-per-agency", type=int, default=50)
-    parser.add_argument("--days", type=int, default=90)
+    from common import cloud_parser
+
+    parser = cloud_parser(__doc__, agencies=20, days=90)
     parser.add_argument("--step", type=int, default=7, help="days between evaluations")
     parser.add_argument("--policy", default="default", help="a policy's name in policies/")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--url", help=argparse.SUPPRESS)
-    parser.add_argument("--end", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args)

@@ -3,6 +3,7 @@ its figures as JSON on its last line (so peak memory is the measured process's o
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -43,3 +44,18 @@ def child_figures(script: str, *arguments: str) -> tuple[list[str], dict[str, An
         .splitlines()
     )
     return lines[:-1], json.loads(lines[-1])
+
+
+def cloud_parser(
+    description: str | None, *, agencies: int = 300, days: float = 14
+) -> argparse.ArgumentParser:
+    """The options every benchmark shares: the cloud's size, and the child's connection
+    (``--child --url --end``, hidden: the parent passes them)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--agencies", type=int, default=agencies)
+    parser.add_argument("--workloads-per-agency", type=int, default=50)
+    parser.add_argument("--days", type=type(days), default=days)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--end", help=argparse.SUPPRESS)
+    return parser

@@ -20,19 +20,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--agencies", type=int, default=300)
-    parser.add_argument("--workloads-per-agency", type=int, default=50)
-    parser.add_argument("--days", type=float, default=14)
+    from common import cloud_parser
+
+    parser = cloud_parser(__doc__)
     parser.add_argument("--workers", type=int, nargs="+", default=[2, 4])
     parser.add_argument("--agencies-per-batch", type=int, nargs="+", default=[1])
     parser.add_argument("--step", default="10m")
     parser.add_argument(
         "--backend", choices=["prometheus", "victoriametrics"], default="prometheus"
     )
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--url", help=argparse.SUPPRESS)
-    parser.add_argument("--end", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args)

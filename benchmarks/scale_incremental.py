@@ -62,15 +62,11 @@ def measure_incremental(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--agencies", type=int, default=300)
-    parser.add_argument("--workloads-per-agency", type=int, default=50)
-    parser.add_argument("--days", type=float, default=14)
+    from common import cloud_parser
+
+    parser = cloud_parser(__doc__)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--agencies-per-batch", type=int, default=5)
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--url", help=argparse.SUPPRESS)
-    parser.add_argument("--end", help=argparse.SUPPRESS)
     parser.add_argument("--state", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
