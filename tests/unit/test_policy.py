@@ -119,6 +119,28 @@ INVALID = [
         "must be a number",
     ),
     (
+        "a boolean as text (the API server refuses it: type boolean)",
+        {
+            "recommendation": {
+                "memory": {
+                    "stat": "max",
+                    "headroom": 0.1,
+                    "min": "64Mi",
+                    "max": "1Gi",
+                    "trend": "yes",
+                }
+            }
+        },
+        "spec.recommendation.memory.trend",
+        "must be true or false",
+    ),
+    (
+        "a boolean as a number",
+        {"safety": {"allowSingleReplica": 1}},
+        "spec.safety.allowSingleReplica",
+        "must be true or false",
+    ),
+    (
         "min above max",
         {"recommendation": {"cpu": {"stat": "p95", "headroom": 0.1, "min": "2", "max": "1"}}},
         "spec.recommendation.cpu",

@@ -109,11 +109,16 @@ _NUMBERS = (int, float, Decimal)
 
 def _is_number(annotation: Any) -> bool:
     """int, float or Decimal, optional or annotated."""
+    return _is_one_of(annotation, _NUMBERS)
+
+
+def _is_one_of(annotation: Any, kinds: frozenset[Any] | tuple[Any, ...]) -> bool:
+    """Whether ``annotation`` (optional or annotated) is one of ``kinds``."""
     if get_origin(annotation) is Annotated:
-        return _is_number(get_args(annotation)[0])
+        return _is_one_of(get_args(annotation)[0], kinds)
     if get_origin(annotation) in (Union, UnionType):
-        return any(_is_number(a) for a in get_args(annotation) if a is not type(None))
-    return annotation in _NUMBERS
+        return any(_is_one_of(a, kinds) for a in get_args(annotation) if a is not type(None))
+    return annotation in kinds
 
 
 class PolicyModel(BaseModel):
@@ -130,11 +135,17 @@ class PolicyModel(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _no_booleans_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        """YAML's true is not 1, nor "45" 45: a number field refuses booleans and strings, as
-        the API server does (pydantic alone would convert both; found by fuzzing against
-        the API server)."""
+        """YAML's true is not 1, nor "45" 45, nor "yes" true: a number field refuses booleans
+        and strings and a boolean field anything but a boolean, as the API server does
+        (pydantic alone would convert them; found by fuzzing against the API server)."""
         field = cls.model_fields.get(info.field_name or "")
-        if field is None or not _is_number(field.annotation):
+        if field is None:
+            return value
+        if _is_one_of(field.annotation, (bool,)):
+            if value is not None and not isinstance(value, bool):
+                raise ValueError(f"must be true or false, not {value!r}")
+            return value
+        if not _is_number(field.annotation):
             return value
         if isinstance(value, bool):
             raise ValueError("must be a number, not true or false")
