@@ -18,6 +18,7 @@ from rightsizer.adapters.promql import (
     POD_KEYS,
     RECENT,
     Resolution,
+    cpu_rate_subquery,
     tagged,
 )
 
@@ -56,13 +57,18 @@ def delta_query(ns: str, *, resolution: Resolution, step_seconds: int) -> str:
 
 
 def seed_cpu_query(ns: str, *, resolution: Resolution, levels: Sequence[float]) -> str:
-    steps = f"({_rate(ns, resolution)})[{DAY_RANGE}:{resolution.step}]"
-    parts = {f"s_cpu_q{i}": f"quantile_over_time({q:g}, {steps})" for i, q in enumerate(levels)}
+    """Each day's CPU summary, taken per series and then per container (as the full path's
+    ``cpu_stat_query``: no aggregation inside the subquery, half of Prometheus' work)."""
+    steps = cpu_rate_subquery(ns, window=DAY_RANGE, resolution=resolution)
+    parts = {
+        f"s_cpu_q{i}": f"max by ({POD_KEYS}) (quantile_over_time({q:g}, {steps}))"
+        for i, q in enumerate(levels)
+    }
     parts.update(
         {
-            "s_cpu_max": f"max_over_time({steps})",
-            "s_cpu_sum": f"sum_over_time({steps})",
-            "s_cpu_count": f"count_over_time({steps})",
+            "s_cpu_max": f"max by ({POD_KEYS}) (max_over_time({steps}))",
+            "s_cpu_sum": f"sum by ({POD_KEYS}) (sum_over_time({steps}))",
+            "s_cpu_count": f"sum by ({POD_KEYS}) (count_over_time({steps}))",
         }
     )
     return tagged(parts)
