@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -106,29 +107,49 @@ def assemble(
     series: BatchSeries, request: CollectionRequest, *, end: datetime
 ) -> list[Observation]:
     """The observations of one request's namespaces from its batch's series."""
+    [observations] = assemble_batch(series, [request], end=end)
+    return observations
+
+
+def assemble_batch(
+    series: BatchSeries, requests: Sequence[CollectionRequest], *, end: datetime
+) -> list[list[Observation]]:
+    """Each request's observations from the series of the batch they shared (requests of
+    one batch share a ``batch_key``): the series are indexed once, not once per request."""
+    if not requests:
+        return []
+    context = _context(series, requests[0], end=end)
+    indexes = _Indexes.build(series, context)
+    pods_of: dict[str, dict[WorkloadRef, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for (namespace, pod), ref in owners(series).items():
+        pods_of[namespace][ref].append(pod)
+    observed: dict[str, list[Observation]] = {
+        namespace: [_observe(ref, sorted(pods), indexes, context) for ref, pods in refs.items()]
+        for namespace, refs in pods_of.items()
+    }
+    return [
+        sorted(
+            (found for ns in set(request.namespaces) for found in observed.get(ns, [])),
+            key=lambda observation: observation.workload.ref.key,
+        )
+        for request in requests
+    ]
+
+
+def _context(series: BatchSeries, request: CollectionRequest, *, end: datetime) -> BatchContext:
     window_seconds = duration_seconds(request.window)
     stale_seconds = duration_seconds(request.stale_after)
     recent = [value for _, value in series.part("cpu_recent")]
     samples = [value for _, value in series.part("cpu_samples")]
     fallback = window_seconds / max(samples) if samples else 60.0
     interval = estimate_interval(recent, duration_seconds(promql.RECENT), fallback=fallback)
-    context = BatchContext(
+    return BatchContext(
         end=end,
         window_seconds=window_seconds,
         stale_seconds=stale_seconds,
         project_label=request.project_label,
         interval=interval,
     )
-    wanted = set(request.namespaces)
-    pods_of: dict[WorkloadRef, list[str]] = defaultdict(list)
-    for (namespace, pod), ref in owners(series).items():
-        if namespace in wanted:
-            pods_of[ref].append(pod)
-    indexes = _Indexes.build(series, context)
-    return [
-        _observe(ref, sorted(pods), indexes, context)
-        for ref, pods in sorted(pods_of.items(), key=lambda item: item[0].key)
-    ]
 
 
 @dataclass

@@ -40,7 +40,7 @@ import structlog
 
 from rightsizer.adapters import incremental_queries as queries
 from rightsizer.adapters import promql
-from rightsizer.adapters.assemble import BatchSeries, assemble
+from rightsizer.adapters.assemble import BatchSeries, assemble_batch
 from rightsizer.adapters.incremental_state import (
     Levels,
     Window,
@@ -307,13 +307,16 @@ class IncrementalSource(NamespacesThrough):
             )
             self._save(plan.request.key, plan.state)
         share, extra = divmod(asked, len(batch.plans))
+        assembled = assemble_batch(series, [plan.request for plan in batch.plans], end=end)
         return {
             plan.request.key: Collection(
                 key=plan.request.key,
-                observations=tuple(assemble(series, plan.request, end=end)),
+                observations=tuple(observations),
                 queries=share + (1 if position < extra else 0),
             )
-            for position, plan in enumerate(batch.plans)
+            for position, (plan, observations) in enumerate(
+                zip(batch.plans, assembled, strict=True)
+            )
         }
 
     def _save(self, key: str, state: AgencyState) -> None:
