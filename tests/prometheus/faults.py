@@ -17,7 +17,7 @@ Decide = Callable[[str, bytes], tuple[int, bytes] | None]  # path, body -> answe
 def fault_server(decide: Decide, *, upstream: str | None = None) -> Iterator[tuple[str, list[str]]]:
     """Serve on 127.0.0.1: answer with ``decide``'s (status, body), or forward upstream.
 
-    Yields the URL and the list of request paths received (bodies appended for POSTs).
+    Yields the URL and the requests received: each path, then its form body decoded.
     """
     seen: list[str] = []
 
@@ -25,8 +25,9 @@ def fault_server(decide: Decide, *, upstream: str | None = None) -> Iterator[tup
         def _handle(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            seen.append(f"{urllib.parse.unquote_plus(self.path)} {body[:200]!r}")
-            answer = decide(urllib.parse.unquote_plus(self.path), body)
+            path = urllib.parse.unquote_plus(self.path)
+            seen.append(f"{path} {urllib.parse.unquote_plus(body.decode(errors='replace'))}")
+            answer = decide(path, body)
             if answer is None and upstream:
                 request = urllib.request.Request(
                     upstream + self.path,

@@ -150,7 +150,6 @@ def test_tls_is_verified_by_default() -> None:
     prometheus = config.prometheus()
     assert config.insecure is False
     assert prometheus.verify_tls is True
-    assert PrometheusSource(prometheus)._client._session.verify is True
     insecure = OperatorConfig.from_environment(
         {"RIGHTSIZER_PROMETHEUS_URL": "https://prom:9091", "RIGHTSIZER_PROMETHEUS_INSECURE": "true"}
     )

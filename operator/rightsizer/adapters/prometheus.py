@@ -17,8 +17,9 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
+import orjson
 import requests
-from prometheus_api_client import PrometheusConnect
+import requests.adapters
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.connectionpool import ConnectionPool
 from urllib3.exceptions import ReadTimeoutError
@@ -26,7 +27,7 @@ from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from rightsizer.adapters import promql, rules
-from rightsizer.adapters.assemble import BatchSeries, Instant, Ranged, assemble
+from rightsizer.adapters.assemble import BatchSeries, Instant, Ranged, assemble_batch
 from rightsizer.core.policy import DAY, LabelSelector, duration_seconds
 from rightsizer.ports import (
     Collection,
@@ -89,20 +90,15 @@ class PrometheusSource:
             allowed_methods=frozenset({"GET", "POST"}),
             raise_on_status=False,
         )
-        session = requests.Session()
-        session.verify = config.ca_file or config.verify_tls
-        self._client = PrometheusConnect(
-            url=config.url,
-            headers=headers,
-            disable_ssl=not config.verify_tls,
-            retry=retry,
-            auth=config.basic_auth,
-            session=session,
-            timeout=int(config.timeout),
-            method="POST",
+        self._url = config.url.rstrip("/")
+        self._headers = headers
+        self._session = requests.Session()
+        self._session.verify = config.ca_file or config.verify_tls
+        adapter = requests.adapters.HTTPAdapter(
+            max_retries=retry, pool_maxsize=max(10, config.workers)
         )
-        if config.ca_file:
-            self._client._session.verify = config.ca_file
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
 
     # -- queries ---------------------------------------------------------------------------
     def _count(self) -> None:
@@ -110,8 +106,8 @@ class PrometheusSource:
             self.queries += 1
 
     def query(self, expr: str, *, at: datetime) -> Instant:
-        params = {"time": f"{at.timestamp():.3f}", **self._params}
-        result = self._call(lambda: self._client.custom_query(expr, params=params))
+        form = {"query": expr, "time": f"{at.timestamp():.3f}", **self._params}
+        result = self._call(lambda: self._post("/api/v1/query", form))
         return [(row["metric"], _number(row["value"][1])) for row in result]
 
     def query_days(self, expr: str, *, start: datetime, end: datetime) -> Ranged:
@@ -129,16 +125,32 @@ class PrometheusSource:
         self, expr: str, *, start: datetime, end: datetime, step_seconds: int
     ) -> list[dict[str, Any]]:
         """The raw result rows ({"metric": labels, "values": [[t, "v"], ...]})."""
-        rows: list[dict[str, Any]] = self._call(
-            lambda: self._client.custom_query_range(
-                expr,
-                start_time=start,
-                end_time=end,
-                step=str(step_seconds),
-                params=dict(self._params),
-            )
-        )
+        form = {
+            "query": expr,
+            "start": f"{start.timestamp():.3f}",
+            "end": f"{end.timestamp():.3f}",
+            "step": str(step_seconds),
+            **self._params,
+        }
+        rows: list[dict[str, Any]] = self._call(lambda: self._post("/api/v1/query_range", form))
         return rows
+
+    def _post(self, path: str, form: dict[str, str]) -> Any:
+        """One query, its PromQL in the form body (a batch's namespace matcher can outgrow a
+        URL), the answer decoded with orjson (a tenth of the stdlib's time on large ones)."""
+        response = self._session.post(
+            f"{self._url}{path}",
+            data=form,
+            headers=self._headers,
+            auth=self.config.basic_auth,
+            timeout=self.config.timeout,
+            verify=self._session.verify,  # explicit: else REQUESTS_CA_BUNDLE would win
+        )
+        if response.status_code != 200:
+            raise PrometheusApiClientException(
+                f"HTTP Status Code {response.status_code} ({response.content!r})"
+            )
+        return orjson.loads(response.content)["data"]["result"]
 
     def _call(self, send: Callable[[], Any]) -> Any:
         """Send one query; every failure becomes a SourceUnavailable with a plain reason."""
@@ -277,11 +289,13 @@ class PrometheusSource:
         return [
             Collection(
                 key=request.key,
-                observations=tuple(assemble(series, request, end=end)),
+                observations=tuple(observations),
                 queries=share + (1 if position < extra else 0),
                 notes=notes,
             )
-            for position, request in enumerate(batch)
+            for position, (request, observations) in enumerate(
+                zip(batch, assemble_batch(series, batch, end=end), strict=True)
+            )
         ]
 
     def _batches(self, requests_: Sequence[CollectionRequest]) -> list[list[CollectionRequest]]:
