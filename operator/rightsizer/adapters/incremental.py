@@ -50,7 +50,15 @@ from rightsizer.adapters.incremental_state import (
     synthesise,
 )
 from rightsizer.adapters.prometheus import PrometheusSource
-from rightsizer.adapters.statecodec import SCHEMA, AgencyState, StateCorrupt, decode, encode
+from rightsizer.adapters.statecodec import (
+    SCHEMA,
+    AgencyState,
+    StateCorrupt,
+    StateHeader,
+    decode_header,
+    decode_series,
+    encode,
+)
 from rightsizer.core.aggregate import estimate_interval
 from rightsizer.core.policy import DAY, duration_seconds
 from rightsizer.core.sketch import DAY_SECONDS
@@ -81,7 +89,12 @@ class _Plan:
     request: CollectionRequest
     fingerprint: str
     levels: Levels
-    state: AgencyState | None  # None: rebuild
+    header: StateHeader | None  # None: rebuild
+    state: AgencyState | None = None  # decoded when its batch's answers are in
+
+    @property
+    def since(self) -> float | None:
+        return self.header.end if self.header else None
 
 
 @dataclass
@@ -153,11 +166,11 @@ class IncrementalSource(NamespacesThrough):
     def _plan(self, request: CollectionRequest, aligned: float) -> _Plan:
         levels = self._levels(request)
         fingerprint = self._fingerprint(request, levels)
-        state, why = self._load(request.key, fingerprint, aligned)
-        if state is None:
+        header, why = self._load(request.key, fingerprint, aligned)
+        if header is None:
             self.rebuilt[request.key] = why
             log.info("state_rebuilt", agency=request.key, reason=why)
-        return _Plan(request, fingerprint, levels, state)
+        return _Plan(request, fingerprint, levels, header)
 
     def _levels(self, request: CollectionRequest) -> Levels:
         def asked(resource: str) -> set[float]:
@@ -184,7 +197,9 @@ class IncrementalSource(NamespacesThrough):
         ]
         return hashlib.sha256(json.dumps(about).encode()).hexdigest()[:32]
 
-    def _load(self, key: str, fingerprint: str, aligned: float) -> tuple[AgencyState | None, str]:
+    def _load(self, key: str, fingerprint: str, aligned: float) -> tuple[StateHeader | None, str]:
+        """The state's checked header (its series are decoded later, while other batches'
+        queries run), or None and why it must be rebuilt."""
         blob, origin = self._memory.get(key), "memory"
         if blob is None:
             origin = "store"
@@ -196,7 +211,7 @@ class IncrementalSource(NamespacesThrough):
         if blob is None:
             return None, "missing"
         try:
-            state = decode(blob)
+            state = decode_header(blob)
         except StateCorrupt as error:
             log.warning("state_corrupt", agency=key, error=str(error))
             return None, f"corrupt: {error}"
@@ -212,7 +227,7 @@ class IncrementalSource(NamespacesThrough):
     def _batches(self, plans: list[_Plan], aligned: float) -> list[_Batch]:
         groups: dict[tuple[tuple[object, ...], float | None, Levels], list[_Plan]] = {}
         for plan in plans:
-            since = plan.state.end if plan.state else None
+            since = plan.since
             groups.setdefault((plan.request.batch_key(), since, plan.levels), []).append(plan)
         size = max(1, self.source.config.agencies_per_batch)
         batches = []
@@ -289,9 +304,11 @@ class IncrementalSource(NamespacesThrough):
         )
         for plan in batch.plans:
             wanted = set(plan.request.namespaces)
-            if plan.state is None:
+            if plan.header is None:
                 plan.state = AgencyState(plan.fingerprint, batch.since)
                 plan.state.series = {k: v for k, v in seeded.items() if k[0] in wanted}
+            else:
+                plan.state = decode_series(plan.header)  # checked in _load: it decodes
             delta = [
                 row for row in batch.rows.get("delta", []) if row[0].get("namespace") in wanted
             ]

@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import struct
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from rightsizer.core.sketch import DaySummary, Point, SeriesSketch
@@ -59,15 +61,44 @@ def encode(state: AgencyState) -> bytes:
     return _HEAD.pack(MAGIC, SCHEMA, digest) + zlib.compress(payload, 6)
 
 
+@dataclass(frozen=True)
+class StateHeader:
+    """What a state is about and how far it goes, read without decoding its series (a
+    checked payload: ``decode`` of the same bytes then succeeds)."""
+
+    fingerprint: str
+    end: float
+    payload: bytes = field(repr=False)
+
+
 def decode(blob: bytes) -> AgencyState:
-    try:
+    return decode_series(decode_header(blob))
+
+
+def decode_header(blob: bytes) -> StateHeader:
+    """Version, checksum and the header; the series are decoded by ``decode_series``."""
+    with _undecodable():
         magic, version, digest = _HEAD.unpack_from(blob)
         if magic != MAGIC or version != SCHEMA:
             raise StateCorrupt(f"not a version-{SCHEMA} state")
         payload = zlib.decompress(blob[_HEAD.size :])
         if hashlib.sha256(payload).digest()[:16] != digest:
             raise StateCorrupt("checksum mismatch")
-        return _Reader(payload).state()
+        reader = _Reader(payload)
+        fingerprint = reader.text()
+        (end, _) = reader.take(_TOP)
+        return StateHeader(fingerprint, float(end), payload)  # type: ignore[arg-type]
+
+
+def decode_series(header: StateHeader) -> AgencyState:
+    with _undecodable():
+        return _Reader(header.payload).state()
+
+
+@contextmanager
+def _undecodable() -> Iterator[None]:
+    try:
+        yield
     except StateCorrupt:
         raise
     except (struct.error, zlib.error, UnicodeDecodeError, IndexError, ValueError) as error:
@@ -142,11 +173,13 @@ class _Reader:
                 DaySummary(day, count, total, peak, first, last, values)  # type: ignore[arg-type]
             )
         (points,) = self.take(_COUNT)
-        for _ in range(int(points)):  # type: ignore[call-overload]
-            if cpu:
-                t, value = self.take(_CPU_POINT)
-                sketch.points.append(Point(t, value, value, 1.0))  # type: ignore[arg-type]
-            else:
-                t, peak, total, count = self.take(_MEM_POINT)
-                sketch.points.append(Point(t, peak, total, count))  # type: ignore[arg-type]
+        shape = _CPU_POINT if cpu else _MEM_POINT
+        block = self.data[self.at : self.at + shape.size * int(points)]  # type: ignore[call-overload]
+        if len(block) != shape.size * int(points):  # type: ignore[call-overload]
+            raise StateCorrupt("truncated state")
+        self.at += len(block)
+        if cpu:
+            sketch.points = [Point(t, v, v, 1.0) for t, v in shape.iter_unpack(block)]
+        else:
+            sketch.points = [Point(*values) for values in shape.iter_unpack(block)]
         return sketch

@@ -25,9 +25,10 @@ from itertools import pairwise
 DAY_SECONDS = 86400
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Point:
-    """One step's reading, at the step's end ``t`` (epoch seconds)."""
+    """One step's reading, at the step's end ``t`` (epoch seconds). Not frozen, though never
+    changed: a state holds millions, built in a quarter of a frozen dataclass' time."""
 
     t: float
     peak: float
@@ -35,9 +36,10 @@ class Point:
     count: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DaySummary:
-    """One closed UTC day (``day`` = epoch seconds // 86400) of one series."""
+    """One closed UTC day (``day`` = epoch seconds // 86400) of one series (not frozen for
+    the same reason as ``Point``)."""
 
     day: int
     count: float
