@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -44,19 +45,29 @@ def evaluate_policies(
     except SourceUnavailable as error:
         return [failed_agency_report(p.name, p.spec, end=end, error=str(error)) for p in policies]
     requests = [collection_request(p, ns) for p, ns in zip(policies, namespaces, strict=True)]
+    chunks = [slice(first, first + CHUNK) for first in range(0, len(policies), CHUNK)]
+
+    def collect(chunk: slice) -> list[Collection | SourceUnavailable]:
+        return source.collect(
+            requests[chunk], end=end, progress=_offset(progress, chunk.start, len(policies))
+        )
+
     reports: list[AgencyReport] = []
-    for first in range(0, len(policies), CHUNK):
-        # a chunk at a time: its observations are let go once evaluated (bounded memory)
-        chunk = slice(first, first + CHUNK)
-        results = source.collect(
-            requests[chunk], end=end, progress=_offset(progress, first, len(policies))
-        )
-        reports.extend(
-            report_for(policy, result, end=end, namespaces=request.namespaces)
-            for policy, request, result in zip(
-                policies[chunk], requests[chunk], results, strict=True
+    # a chunk at a time, the next one collected while this one is evaluated (the backend
+    # works while we score); at most two chunks' observations are held (bounded memory)
+    with ThreadPoolExecutor(max_workers=1) as ahead:
+        pending = ahead.submit(collect, chunks[0]) if chunks else None
+        for position, chunk in enumerate(chunks):
+            assert pending is not None
+            results = pending.result()
+            nxt = chunks[position + 1] if position + 1 < len(chunks) else None
+            pending = ahead.submit(collect, nxt) if nxt else None
+            reports.extend(
+                report_for(policy, result, end=end, namespaces=request.namespaces)
+                for policy, request, result in zip(
+                    policies[chunk], requests[chunk], results, strict=True
+                )
             )
-        )
     return reports
 
 
