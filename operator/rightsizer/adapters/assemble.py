@@ -183,6 +183,13 @@ class _Indexes:
 
     @classmethod
     def build(cls, series: BatchSeries, context: BatchContext) -> _Indexes:
+        daily = {
+            part: {
+                _container_key(labels): {_day_index(ts, context): value for ts, value in points}
+                for labels, points in rows
+            }
+            for part, rows in series.daily.items()
+        }
         requests = _resources(series.part("request"))
         limits = _resources(series.part("limit"))
         containers: dict[PodKey, list[str]] = defaultdict(list)
@@ -211,16 +218,27 @@ class _Indexes:
             hpa=_hpa(series),
             claims=claims,
             days=max(1, round(context.window_seconds / DAY)),
-            by_part={part: _by_container(rows) for part, rows in series.instant.items()},
-            daily={
-                part: {
-                    _container_key(labels): {_day_index(ts, context): value for ts, value in points}
-                    for labels, points in rows
-                }
-                for part, rows in series.daily.items()
-            },
+            by_part=_with_day_totals(
+                {part: _by_container(rows) for part, rows in series.instant.items()}, daily
+            ),
+            daily=daily,
             node_capacity=dict(_resources(series.part("node")).get(("", "", ""), {})),
         )
+
+
+def _with_day_totals(
+    by_part: dict[str, dict[ContainerKey, float]],
+    daily: dict[str, dict[ContainerKey, dict[int, float]]],
+) -> dict[str, dict[ContainerKey, float]]:
+    """The window's CPU seconds and memory peak from the days', where the queries left them
+    to the daily query (``promql.whole_days``: the days tile the window)."""
+    derived = (("cpu_seconds", "cpu_day_seconds", sum), ("memstat_max", "mem_day_peak", max))
+    for part, day_part, total in derived:
+        if part not in by_part and day_part in daily:
+            by_part[part] = {
+                key: total(days.values()) for key, days in daily[day_part].items() if days
+            }
+    return by_part
 
 
 def _resources(rows: Instant) -> dict[ContainerKey, dict[Resource, float]]:

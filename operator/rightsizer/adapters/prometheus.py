@@ -348,6 +348,10 @@ class PrometheusSource:
         ns = promql.namespace_matcher(ns for member in batch for ns in member.namespaces)
         window, stale = request.window, request.stale_after
         memory_query = rules.memory_query if recorded else promql.memory_query
+        # whole days: the window's CPU seconds and memory peak come from the daily query
+        days = promql.whole_days(window)
+        memory_stats = request.stats.get("memory", ())
+        skipped = {"avg", "max"} if days else {"avg"}
         daily_query = rules.daily_query if recorded else promql.daily_query
         tasks = [
             _Task(
@@ -357,7 +361,7 @@ class PrometheusSource:
                     ns, window=window, stale_after=stale, project_label=request.project_label
                 ),
             ),
-            _Task(index, None, promql.cpu_counters_query(ns, window=window)),
+            _Task(index, None, promql.cpu_counters_query(ns, window=window, seconds=not days)),
             _Task(
                 index,
                 None,
@@ -365,7 +369,7 @@ class PrometheusSource:
                     ns,
                     window=window,
                     stale_after=stale,
-                    stats=[s for s in request.stats.get("memory", ()) if s != "avg"] + ["avg"],
+                    stats=[s for s in memory_stats if s not in skipped] + ["avg"],
                 ),
             ),
             _Task(index, None, daily_query(ns), daily=True),

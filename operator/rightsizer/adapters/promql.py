@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from rightsizer.core.policy import DAY, duration_seconds
+
 PART = "rs_part"
 POD_KEYS = "namespace, pod, container"
 CADVISOR_FILTER = 'container!="", container!="POD"'
@@ -116,18 +118,29 @@ def inventory_query(ns: str, *, window: str, stale_after: str, project_label: st
     )
 
 
-def cpu_counters_query(ns: str, *, window: str) -> str:
-    """CPU seconds used, samples seen and CFS throttling, per pod and container."""
+def cpu_counters_query(ns: str, *, window: str, seconds: bool = True) -> str:
+    """CPU seconds used, samples seen and CFS throttling, per pod and container.
+
+    ``seconds=False`` leaves out the CPU seconds: a window of whole days adds them up from
+    the daily query's (``whole_days``), one scan of the CPU counter fewer.
+    """
     sel = f"{{{ns},{CADVISOR_FILTER}}}"
-    return tagged(
-        {
-            "cpu_seconds": f"sum by ({POD_KEYS}) (increase(container_cpu_usage_seconds_total{sel}[{window}]))",
-            "cpu_samples": f"max by ({POD_KEYS}) (count_over_time(container_cpu_usage_seconds_total{sel}[{window}]))",
-            "cpu_recent": f"max by ({POD_KEYS}) (count_over_time(container_cpu_usage_seconds_total{sel}[{RECENT}]))",
-            "throttled": f"sum by ({POD_KEYS}) (increase(container_cpu_cfs_throttled_periods_total{sel}[{window}]))"
-            f" / sum by ({POD_KEYS}) (increase(container_cpu_cfs_periods_total{sel}[{window}]))",
-        }
-    )
+    parts = {
+        "cpu_seconds": f"sum by ({POD_KEYS}) (increase(container_cpu_usage_seconds_total{sel}[{window}]))",
+        "cpu_samples": f"max by ({POD_KEYS}) (count_over_time(container_cpu_usage_seconds_total{sel}[{window}]))",
+        "cpu_recent": f"max by ({POD_KEYS}) (count_over_time(container_cpu_usage_seconds_total{sel}[{RECENT}]))",
+        "throttled": f"sum by ({POD_KEYS}) (increase(container_cpu_cfs_throttled_periods_total{sel}[{window}]))"
+        f" / sum by ({POD_KEYS}) (increase(container_cpu_cfs_periods_total{sel}[{window}]))",
+    }
+    if not seconds:
+        del parts["cpu_seconds"]
+    return tagged(parts)
+
+
+def whole_days(window: str) -> bool:
+    """Whether the daily query's days tile the window exactly (no day counted twice): then
+    the window's CPU seconds are the days' sum and its memory peak the days' largest."""
+    return duration_seconds(window) % DAY == 0
 
 
 def cpu_stat_query(ns: str, *, stat: str, window: str, resolution: Resolution) -> str:
