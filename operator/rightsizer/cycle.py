@@ -8,7 +8,7 @@ problem: the result says what happened, and status and events say why.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from rightsizer.adapters.eventbudget import EventBudget
@@ -49,6 +49,21 @@ class CycleResult:
     applied: int = 0
     events: int = 0
     failures: list[str] = field(default_factory=list)
+
+    def summary(self) -> CycleResult:
+        """This result without what only the evaluation itself needed, for a caller that
+        keeps the results of many policies: the report keeps its summaries but not its
+        per-workload evaluations, a decision its action, changes and skipped codes but not its
+        reasons or states (the workloads' annotations and the report object hold those)."""
+        report = self.report.model_copy(update={"workloads": ()}) if self.report else None
+        return replace(self, report=report, decisions=[_bare(d) for d in self.decisions])
+
+
+def _bare(decision: Decision) -> Decision:
+    return decision.model_copy(update={"reasons": (), "state": _NO_STATE, "held_state": None})
+
+
+_NO_STATE = WorkloadState()
 
 
 def run_policy(
@@ -155,8 +170,6 @@ def _project(target: ClusterWorkload, policy: NamedPolicy) -> str | None:
 
 
 def _replace(target: ClusterWorkload, workload: Workload) -> ClusterWorkload:
-    from dataclasses import replace
-
     return replace(target, workload=workload)
 
 

@@ -25,7 +25,7 @@ from rightsizer.ports import (
 )
 from rightsizer.service import NamedPolicy, collection_request
 
-CHUNK = 50  # policies collected together (as the CLI's evaluate_policies)
+CHUNK = 25  # policies collected together: 25 hold half the usage of 50, for the same queries
 Result = Collection | SourceUnavailable
 
 
@@ -72,19 +72,13 @@ def run_policies(
     chunk: int = CHUNK,
 ) -> list[CycleResult]:
     """``run_policy`` for each (policy, generation), in order, their usage collected a
-    chunk of policies at a time."""
+    chunk of policies at a time. Each result is its ``CycleResult.summary()``: what one
+    policy's evaluation needed (its evaluations, its decisions' reasons and states) is let go
+    as soon as the policy is done, so memory does not grow with the number of policies."""
     results: list[CycleResult] = []
     for first in range(0, len(policies), max(chunk, 1)):
         part = policies[first : first + max(chunk, 1)]
-        batched = PrefetchedSource(source)
-        requests = []
-        for policy, _ in part:
-            try:
-                namespaces = agency_namespaces(policy, cluster)
-            except ClusterError:
-                continue  # run_policy finds it again and says so
-            requests.append(collection_request(policy, tuple(namespaces)))
-        batched.prefetch(requests, end=now)
+        batched = _prefetched(part, source=source, cluster=cluster, now=now)
         results.extend(
             run_policy(
                 policy,
@@ -93,10 +87,31 @@ def run_policies(
                 cluster=cluster,
                 now=now,
                 settings=settings,
-            )
+            ).summary()
             for policy, generation in part
         )
+        del batched  # this chunk's usage, before the next chunk's is collected
     return results
+
+
+def _prefetched(
+    part: Sequence[tuple[NamedPolicy, int | None]],
+    *,
+    source: UsageSource,
+    cluster: KubernetesCluster,
+    now: datetime,
+) -> PrefetchedSource:
+    """A source holding the usage of ``part``'s policies, collected in one call."""
+    batched = PrefetchedSource(source)
+    requests = []
+    for policy, _ in part:
+        try:
+            namespaces = agency_namespaces(policy, cluster)
+        except ClusterError:
+            continue  # run_policy finds it again and says so
+        requests.append(collection_request(policy, tuple(namespaces)))
+    batched.prefetch(requests, end=now)
+    return batched
 
 
 __all__ = ["PrefetchedSource", "run_policies"]

@@ -91,3 +91,39 @@ def test_an_evaluation_is_recorded_and_served_on_metrics() -> None:
     assert 'rightsizer_changes_total{policy="finance",reason="",result="applied"} 2.0' in text
     assert 'rightsizer_savings_monthly{currency="CNY",kind="potential",policy="finance"}' in text
     assert "rightsizer_evaluation_seconds_count" in text
+
+
+def samples(metrics: OperatorMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample the metrics hold, but the duration's (observed, not derived)."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in metrics.registry.collect()
+        if family.name != "rightsizer_evaluation_seconds"
+        for sample in family.samples
+        if not sample.name.endswith("_created")
+    }
+
+
+def test_a_summary_keeps_what_the_caller_records_and_lets_the_evaluations_go() -> None:
+    """``run_policies`` keeps each policy's ``summary()``: the same status, metrics and
+    decided changes, without the per-workload evaluations or the decisions' reasons."""
+    full = one_cycle()
+    summary = full.summary()
+    assert full.report is not None and full.report.workloads  # the full result is untouched
+    assert summary.report is not None and summary.report.workloads == ()
+    assert summary.report.summary == full.report.summary
+    assert summary.status == full.status
+    assert (summary.applied, summary.events, summary.failures) == (
+        full.applied,
+        full.events,
+        full.failures,
+    )
+    assert [(d.workload, d.action, d.changes, d.skipped) for d in summary.decisions] == [
+        (d.workload, d.action, d.changes, d.skipped) for d in full.decisions
+    ]
+    assert all(not d.reasons and d.held_state is None for d in summary.decisions)
+    recorded = [OperatorMetrics(), OperatorMetrics()]
+    recorded[0].record("finance", full, seconds=1.5)
+    recorded[1].record("finance", summary, seconds=1.5)
+    assert samples(recorded[0]) == samples(recorded[1])
+    assert samples(recorded[0])

@@ -4,8 +4,10 @@ bounded lifetime.
 Without it each evaluation lists every workload kind, HPAs and VPAs in each of its
 namespaces: seven calls per namespace and policy. ``CachedCluster`` lists each of them once
 for the whole cluster, in pages of ``page_size`` (following ``continue``; an expired token,
-410, starts the list again), keeps the parsed workloads (never the raw objects), and lists a
-kind again when its listing is older than ``cache_seconds``. The namespaces' labels are kept
+410, starts the list again), keeps the parsed workloads (never the raw objects: each page is
+parsed as it arrives and let go, so a listing never holds the whole cluster's raw objects),
+and lists a kind again when its listing is older than ``cache_seconds`` (the stale listing is
+let go first, never held beside the new one). The namespaces' labels are kept
 the same way. List calls per cycle thus depend on the cycle's length and the cluster's size
 (pages), not on the number of policies or namespaces.
 
@@ -23,7 +25,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -148,24 +150,28 @@ class CachedCluster(KubernetesCluster):
     # -- the lists ----------------------------------------------------------------------------
     def _listing(self, name: str, load: Callable[[], _Listing]) -> _Listing:
         listing = self._listings.get(name)
-        if listing is None or self.clock() - listing.taken >= self.cache_seconds:
-            listing = load()
-            self._listings[name] = listing
-        return listing
+        if listing is not None and self.clock() - listing.taken < self.cache_seconds:
+            return listing
+        del listing
+        self._listings.pop(name, None)  # stale: let go before the new one is read
+        self._listings[name] = load()
+        return self._listings[name]
 
     def _lister(self, kind: WorkloadKind) -> Callable[[], _Listing]:
         api = self._batch if _KINDS[kind][0] == "batch" else self._apps
         method = getattr(api, f"list_{_snake(kind)}_for_all_namespaces")
 
+        def read(item: dict[str, Any]) -> ClusterWorkload | None:
+            if kind == "Job" and _owned(item):
+                return None  # Jobs of a CronJob are evaluated as the CronJob
+            return read_workload(kind, item, {}, {})
+
         def load() -> _Listing:
             listing = _Listing(taken=self.clock())
-            for item in self._list_all(f"list {kind}", method):
-                if kind == "Job" and _owned(item):
-                    continue  # Jobs of a CronJob are evaluated as the CronJob
-                workload = read_workload(kind, item, {}, {})
-                listing.workloads.setdefault(workload.ref.namespace, {})[workload.ref.name] = (
-                    workload
-                )
+            for workload in self._list_all(f"list {kind}", method, read):
+                if workload is not None:
+                    kept = listing.workloads.setdefault(workload.ref.namespace, {})
+                    kept[workload.ref.name] = workload
             return listing
 
         return load
@@ -173,7 +179,7 @@ class CachedCluster(KubernetesCluster):
     def _list_hpas(self) -> _Listing:
         listing = _Listing(taken=self.clock())
         method = self._autoscaling.list_horizontal_pod_autoscaler_for_all_namespaces
-        for namespace, items in _by_namespace(self._list_all("list HPAs", method)).items():
+        for namespace, items in _by_namespace(self._list_all("list HPAs", method, _spec)).items():
             listing.targets[namespace] = hpa_targets(items)
         return listing
 
@@ -187,7 +193,7 @@ class CachedCluster(KubernetesCluster):
             )
 
         try:
-            items = self._list_all("list VPAs", method)
+            items = self._list_all("list VPAs", method, _spec)
         except ClusterError as error:
             if error.status == 404:
                 return listing
@@ -198,25 +204,28 @@ class CachedCluster(KubernetesCluster):
 
     def _list_namespaces(self) -> _Listing:
         listing = _Listing(taken=self.clock())
-        for item in self._list_all("list namespaces", self._core.list_namespace):
-            meta = item.get("metadata") or {}
-            listing.labels[meta.get("name", "")] = dict(meta.get("labels") or {})
+        for name, labels in self._list_all("list namespaces", self._core.list_namespace, _labels):
+            listing.labels[name] = labels
         return listing
 
-    def _list_all(self, what: str, method: Callable[..., Any]) -> list[dict[str, Any]]:
-        """Every item of a list, page by page; an expired ``continue`` token (410 Gone)
+    def _list_all(
+        self, what: str, method: Callable[..., Any], read: Callable[[dict[str, Any]], R]
+    ) -> list[R]:
+        """``read`` of every item of a list, page by page: a page is read as it arrives and
+        let go (only what ``read`` keeps stays); an expired ``continue`` token (410 Gone)
         starts the list again, once."""
         for attempt in range(2):
-            items: list[dict[str, Any]] = []
+            found: list[R] = []
             token: str | None = None
             try:
                 while True:
                     answer = self._call(what, lambda t=token: self._page(method, t))  # type: ignore[misc]
                     page = json.loads(answer.data)
-                    items.extend(page.get("items") or [])
+                    found.extend(read(item) for item in page.get("items") or [])
                     token = (page.get("metadata") or {}).get("continue") or None
+                    del answer, page
                     if token is None:
-                        return items
+                        return found
             except ClusterError as error:
                 if error.status != 410 or attempt:
                     raise
@@ -229,7 +238,18 @@ class CachedCluster(KubernetesCluster):
         return method(**options, _preload_content=False, _request_timeout=self.timeout)
 
 
-def _by_namespace(items: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def _spec(item: dict[str, Any]) -> dict[str, Any]:
+    """What an HPA or a VPA is read for: its namespace and its spec."""
+    meta = item.get("metadata") or {}
+    return {"metadata": {"namespace": meta.get("namespace", "")}, "spec": item.get("spec") or {}}
+
+
+def _labels(item: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    meta = item.get("metadata") or {}
+    return meta.get("name", ""), dict(meta.get("labels") or {})
+
+
+def _by_namespace(items: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     found: dict[str, list[dict[str, Any]]] = {}
     for item in items:
         found.setdefault((item.get("metadata") or {}).get("namespace", ""), []).append(item)
