@@ -146,7 +146,7 @@ class IncrementalSource(NamespacesThrough):
         with ThreadPoolExecutor(max_workers=max(1, self.source.config.workers)) as pool:
             futures = {pool.submit(run): (i, name) for i, name, run in tasks}
             for done, future in enumerate(as_completed(futures), start=1):
-                index, name = futures[future]
+                index, name = futures.pop(future)  # its answer is let go once folded
                 try:
                     if index not in failed:
                         batches[index].rows[name] = future.result()
@@ -323,6 +323,7 @@ class IncrementalSource(NamespacesThrough):
                 stats={r: s for r, s in plan.request.stats.items()},
             )
             self._save(plan.request.key, plan.state)
+            plan.state = plan.header = None  # saved and synthesised: let the series go now
         share, extra = divmod(asked, len(batch.plans))
         assembled = assemble_batch(series, [plan.request for plan in batch.plans], end=end)
         return {

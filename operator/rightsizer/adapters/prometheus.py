@@ -251,10 +251,11 @@ class PrometheusSource:
                 pool.submit(self._run, task, batches[task.batch], end): task for task in tasks
             }
             for future in as_completed(futures):
-                index = futures[future].batch
+                task = futures.pop(future)  # its answer is let go once stored
+                index = task.batch
                 try:
                     if index not in outcome:
-                        _store(series[index], futures[future], future.result())
+                        _store(series[index], task, future.result())
                 except SourceUnavailable as error:
                     outcome[index] = error
                     series.pop(index, None)
