@@ -334,10 +334,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         parts = urllib.parse.urlsplit(self.path)
         ctype = self.headers.get("Content-Type", "")
-        seen = Seen(time.time(), self.command, parts.path, parts.query, ctype)
-        self.proxy._note(seen)
         body = self._body()
-        target = f"{parts.path}?{parts.query}"
+        query = parts.query
+        if "application/x-www-form-urlencoded" in ctype and body:
+            # a form's parameters (a PromQL query sent as POST) count as the query string
+            query = "&".join(part for part in (query, body.decode(errors="replace")) if part)
+        seen = Seen(time.time(), self.command, parts.path, query, ctype)
+        self.proxy._note(seen)
+        target = f"{parts.path}?{query}"
         if (
             self.proxy.require_bearer is not None
             and self.headers.get("Authorization") != f"Bearer {self.proxy.require_bearer}"

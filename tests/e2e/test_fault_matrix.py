@@ -359,7 +359,9 @@ def test_api_refusing_the_patch_holds_the_change(
     before, since = rig.resources(), now_marks()
     rig.evaluate()
     row.saw(f"{rule.acted} tries")
-    assert rule.acted == tries, rule.acted
+    # at most ``tries``; one may end before its PATCH when the controller manager has
+    # updated the Deployment's status since the listing (a new resourceVersion is a conflict)
+    assert min(2, tries) <= rule.acted <= tries, rule.acted
     _held(rig, row, since, before)
     rig.api.clear()
     status = rig.evaluate()
