@@ -7,9 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from rightsizer.adapters.assemble import BatchSeries
-from rightsizer.adapters.incremental_state import Levels, Window, seed_days, synthesise
-from rightsizer.adapters.promql import PART
 from rightsizer.adapters.statecodec import AgencyState, StateCorrupt, decode, encode
 from rightsizer.adapters.statestore import FileStateStore, safe_name
 from rightsizer.core.sketch import (
@@ -108,18 +105,12 @@ def test_memory_without_quantiles_keeps_an_aggregate_of_the_open_day() -> None:
     assert summary.total / summary.count == pytest.approx(34.5)
 
 
-def throttle_points(steps: list[tuple[float, float]], start: float = MIDNIGHT) -> list[Point]:
-    """(throttled, all) CFS periods per step."""
-    return [Point(start + STEP * (i + 1), t, t, n) for i, (t, n) in enumerate(steps)]
-
-
 def state() -> AgencyState:
-    cpu, memory, throttle = SeriesSketch(), SeriesSketch(), SeriesSketch()
+    cpu, memory = SeriesSketch(), SeriesSketch()
     fold(cpu, cpu_points([0.5, 0.25] * 100), levels=LEVELS)
     fold(memory, [Point(MIDNIGHT + 600, 5e8, 1e9, 2.0)], levels=None)
-    fold(throttle, throttle_points([(12.0, 6000.0), (0.0, 5990.5)] * 100), levels=None)
     found = AgencyState(fingerprint="f" * 32, end=MIDNIGHT + 200 * STEP)
-    found.series[("ns", "pod-1", "app")] = {"cpu": cpu, "memory": memory, "throttle": throttle}
+    found.series[("ns", "pod-1", "app")] = {"cpu": cpu, "memory": memory}
     return found
 
 
@@ -131,39 +122,6 @@ def test_the_codec_round_trips() -> None:
     assert sketches["cpu"].days == original.series[("ns", "pod-1", "app")]["cpu"].days
     assert [p.total for p in sketches["cpu"].points] == [0.5, 0.25] * 28
     assert sketches["memory"].points[0].count == 2.0
-    throttle = original.series[("ns", "pod-1", "app")]["throttle"]
-    assert sketches["throttle"].days == throttle.days
-    assert [(p.t, p.total, p.count) for p in sketches["throttle"].points] == [
-        (p.t, p.total, p.count) for p in throttle.points
-    ]
-
-
-LEVELS_KEPT = Levels(cpu=LEVELS, memory=None)
-WINDOW = Window(start=MIDNIGHT, end=MIDNIGHT + 2 * DAY_SECONDS, days=2, step=STEP, interval=60)
-
-
-def throttled_rows(state: AgencyState) -> dict[str, float]:
-    series = BatchSeries()
-    synthesise(state, series, window=WINDOW, levels=LEVELS_KEPT, stats={})
-    return {labels["container"]: value for labels, value in series.part("throttled")}
-
-
-def test_the_throttled_ratio_is_the_window_sum_of_throttled_over_all_periods() -> None:
-    """A seeded day and folded steps: Σ throttled / Σ periods, as the full path's increases;
-    no row for a container without CFS periods (no CPU limit)."""
-    midnight = float(MIDNIGHT + DAY_SECONDS)
-    seed = [
-        ({"namespace": "ns", "pod": "p", "container": "app", PART: part}, [(midnight, value)])
-        for part, value in (("s_thr", 300.0), ("s_per", 86_000.0))
-    ]
-    found = AgencyState(fingerprint="f" * 32, end=midnight)
-    found.series = dict(seed_days([], seed, levels=LEVELS_KEPT, step=STEP))
-    throttle = found.series[("ns", "p", "app")]["throttle"]
-    fold(throttle, throttle_points([(100.0, 600.0), (0.0, 400.0)], start=midnight), levels=None)
-    cpu = SeriesSketch()
-    fold(cpu, cpu_points([0.1, 0.2], start=midnight), levels=LEVELS)
-    found.series[("ns", "p", "unlimited")] = {"cpu": cpu}
-    assert throttled_rows(found) == {"app": pytest.approx(400.0 / 87_000.0)}
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,5 @@
 """Query rows -> sketches (seed and fold), and sketches -> the rows the full path's queries
-would have returned (so ``assemble`` and the core run unchanged).
-
-Three resources per container: ``cpu`` (one rate per step), ``memory`` (each step's peak, sum
-and count of samples) and ``throttle`` (each step's throttled CFS periods as its total and
-all its CFS periods as its count: the window's ratio is total / count, as memory's average)."""
+would have returned (so ``assemble`` and the core run unchanged)."""
 
 from __future__ import annotations
 
@@ -29,16 +25,13 @@ from rightsizer.core.sketch import (
 
 @dataclass(frozen=True)
 class Levels:
-    """The quantile levels kept per day: CPU always, memory only when a policy reads them,
-    throttling never."""
+    """The quantile levels kept per day: CPU always, memory only when a policy reads them."""
 
     cpu: tuple[float, ...]
     memory: tuple[float, ...] | None
 
     def of(self, resource: str) -> tuple[float, ...] | None:
-        if resource == "cpu":
-            return self.cpu
-        return self.memory if resource == "memory" else None
+        return self.cpu if resource == "cpu" else self.memory
 
 
 def _key(labels: Labels) -> ContainerKey:
@@ -60,8 +53,7 @@ def by_key(rows: Ranged) -> dict[ContainerKey, dict[float, dict[str, float]]]:
 def seed_days(
     cpu_rows: Ranged, memory_rows: Ranged, *, levels: Levels, step: float
 ) -> dict[ContainerKey, dict[str, SeriesSketch]]:
-    """Closed days from the seed queries (one point per midnight, ending its day); the
-    memory rows also carry each day's throttled and total CFS periods."""
+    """Closed days from the seed queries (one point per midnight, ending its day)."""
     series: dict[ContainerKey, dict[str, SeriesSketch]] = defaultdict(dict)
     spans: dict[tuple[ContainerKey, float], tuple[float, float]] = {}
     for key, days in by_key(cpu_rows).items():
@@ -106,29 +98,7 @@ def seed_days(
                     span=spans[(key, midnight)],
                 )
             )
-    _seed_throttle(series, memory_rows, spans=spans, step=step)
     return series
-
-
-def _seed_throttle(
-    series: dict[ContainerKey, dict[str, SeriesSketch]],
-    memory_rows: Ranged,
-    *,
-    spans: dict[tuple[ContainerKey, float], tuple[float, float]],
-    step: float,
-) -> None:
-    """Each day's throttled (total) and all (count) CFS periods; none without a CPU limit."""
-    for key, days in by_key(memory_rows).items():
-        for midnight, parts in sorted(days.items()):
-            periods = parts.get("s_per", 0.0)
-            if periods <= 0:
-                continue
-            throttled = parts.get("s_thr", 0.0)
-            span = spans.setdefault((key, midnight), (midnight - DAY_SECONDS + step, midnight))
-            sketch = series.setdefault(key, {}).setdefault("throttle", SeriesSketch())
-            sketch.days.append(
-                _seeded_day(midnight, periods, throttled, throttled, quantiles=None, span=span)
-            )
 
 
 def _seeded_day(
@@ -156,12 +126,7 @@ def fold_delta(state: AgencyState, rows: Ranged, *, levels: Levels) -> None:
             for t, p in sorted(steps.items())
             if p.get("d_mem_count", 0.0) > 0 and "d_mem_max" in p
         ]
-        throttle = [
-            Point(t, p.get("d_thr", 0.0), p.get("d_thr", 0.0), p["d_per"])
-            for t, p in sorted(steps.items())
-            if p.get("d_per", 0.0) > 0
-        ]
-        for resource, points in (("cpu", cpu), ("memory", memory), ("throttle", throttle)):
+        for resource, points in (("cpu", cpu), ("memory", memory)):
             if points:
                 sketch = resources.setdefault(resource, SeriesSketch())
                 fresh = [p for p in points if p.t > (sketch.points[-1].t if sketch.points else 0)]
@@ -206,7 +171,7 @@ def synthesise(
     for key, resources in state.series.items():
         labels = {"namespace": key[0], "pod": key[1], "container": key[2]}
         for resource, sketch in resources.items():
-            asked = [q for q in wanted.get(resource, {}).values() if q is not None]
+            asked = [q for q in wanted[resource].values() if q is not None]
             summary = window_summary(
                 sketch,
                 start=window.start,
@@ -215,9 +180,6 @@ def synthesise(
                 wanted=asked,
             )
             if summary is None or summary.count <= 0:
-                continue
-            if resource == "throttle":
-                _throttle_rows(series, labels, summary)
                 continue
             if resource == "cpu":
                 _cpu_rows(series, labels, summary, window, wanted["cpu"])
@@ -252,12 +214,6 @@ def _memory_rows(
             series.instant["memstat_max"].append((labels, summary.peak))
         elif level is not None and level in summary.quantiles:
             series.instant[f"memstat_{stat}"].append((labels, summary.quantiles[level]))
-
-
-def _throttle_rows(series: BatchSeries, labels: Labels, summary: WindowSummary) -> None:
-    """Σ throttled / Σ CFS periods over the window, weighted as memory's average (the full
-    path's ratio of two ``increase``s); never called without periods (no CPU limit: no row)."""
-    series.instant["throttled"].append((labels, summary.total / summary.count))
 
 
 def _daily_rows(

@@ -3,11 +3,8 @@
 Layout: ``RSZ`` + schema version (u16) + SHA-256 of the payload (16 bytes) + zlib(payload).
 The payload holds the fingerprint of what the state is about (the collection request and
 the source), the time folded up to, then per container (namespace, pod, container) and
-resource (``cpu``, ``memory``, ``throttle``: one byte, the index in ``_RESOURCES``) its closed
-days and open-day points in little-endian binary: CPU points as (time, rate), memory and
-throttle points as (time, peak, total, count); a throttle point's total is the step's
-throttled CFS periods and its count the step's periods. Anything that does not decode, or
-whose checksum or version differs, raises ``StateCorrupt``.
+resource its closed days and open-day points in little-endian binary. Anything that does
+not decode, or whose checksum or version differs, raises ``StateCorrupt``.
 """
 
 from __future__ import annotations
@@ -21,7 +18,7 @@ from dataclasses import dataclass, field
 
 from rightsizer.core.sketch import DaySummary, Point, SeriesSketch
 
-SCHEMA = 3  # 3: CPU throttling kept as a resource (instead of queried over the window)
+SCHEMA = 2
 MAGIC = b"RSZ"
 _HEAD = struct.Struct("<3sH16s")
 _STR = struct.Struct("<H")
@@ -29,8 +26,8 @@ _TOP = struct.Struct("<dI")
 _COUNT = struct.Struct("<H")
 _DAY = struct.Struct("<ifdfIIB")
 _CPU_POINT = struct.Struct("<Ie")  # half floats: 3 significant digits of cores
-_MEM_POINT = struct.Struct("<Ifdf")  # memory and throttle
-_RESOURCES = ("cpu", "memory", "throttle")
+_MEM_POINT = struct.Struct("<Ifdf")
+_RESOURCES = ("cpu", "memory")
 
 ContainerKey = tuple[str, str, str]
 
