@@ -6,10 +6,11 @@ It reads like a script and holds no arithmetic: the core decides, adapters fetch
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from rightsizer.core.evaluation import evaluate_workload
 from rightsizer.core.policy import LabelSelector, PolicySpec, duration_seconds
@@ -23,6 +24,8 @@ from rightsizer.ports import (
 )
 
 CHUNK = 50  # agencies collected and evaluated together
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -53,22 +56,25 @@ def evaluate_policies(
         )
 
     reports: list[AgencyReport] = []
-    # a chunk at a time, the next one collected while this one is evaluated (the backend
-    # works while we score); at most two chunks' observations are held (bounded memory)
-    with ThreadPoolExecutor(max_workers=1) as ahead:
-        pending = ahead.submit(collect, chunks[0]) if chunks else None
-        for position, chunk in enumerate(chunks):
-            assert pending is not None
-            results = pending.result()
-            nxt = chunks[position + 1] if position + 1 < len(chunks) else None
-            pending = ahead.submit(collect, nxt) if nxt else None
-            reports.extend(
-                report_for(policy, result, end=end, namespaces=request.namespaces)
-                for policy, request, result in zip(
-                    policies[chunk], requests[chunk], results, strict=True
-                )
+    for chunk, results in _one_ahead(chunks, collect):
+        reports.extend(
+            report_for(policy, result, end=end, namespaces=request.namespaces)
+            for policy, request, result in zip(
+                policies[chunk], requests[chunk], results, strict=True
             )
+        )
     return reports
+
+
+def _one_ahead(chunks: Sequence[T], collect: Callable[[T], R]) -> Iterator[tuple[T, R]]:
+    """Each chunk with what ``collect`` made of it, the next one collected while the caller
+    works on this one (the backend works while we score); at most two are held at once."""
+    with ThreadPoolExecutor(max_workers=1) as ahead:
+        pending = [ahead.submit(collect, chunk) for chunk in chunks[:1]]
+        for position, chunk in enumerate(chunks):
+            result = pending.pop().result()
+            pending.extend(ahead.submit(collect, c) for c in chunks[position + 1 : position + 2])
+            yield chunk, result
 
 
 def _offset(progress: Progress | None, first: int, total: int) -> Progress | None:

@@ -17,8 +17,8 @@ the rows the full path's queries return, so ``assemble`` and the core run unchan
 Tolerance (measured on the standard synthetic cloud, 3 agencies x 30 workloads x 14 days,
 seeded 30 hours before the end and folded every 3 hours, against the full evaluation at the
 end; the test ``tests/prometheus/test_incremental.py`` asserts it): the same grade for at
-least 95% of workloads and every recommended request within 5% (or 1 millicore / 1 MiB) of the full
-path's — except where one path keeps the current request inside the policy's minChange band
+least 95% of workloads and every recommended request within 5% (or 1 millicore / 1 MiB) of
+the full path's — except where one path keeps the current request inside the policy's minChange band
 and the other does not; there the statistic the target starts from is within 7% (worst
 measured 5.7%). The differences come from UTC days (instead of days counted back from the
 end), the oldest day weighted by its overlap, and quantiles interpolated between daily

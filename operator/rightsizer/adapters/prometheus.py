@@ -20,7 +20,6 @@ from typing import Any, Self
 import orjson
 import requests
 import requests.adapters
-from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.connectionpool import ConnectionPool
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.response import BaseHTTPResponse
@@ -147,9 +146,7 @@ class PrometheusSource:
             verify=self._session.verify,  # explicit: else REQUESTS_CA_BUNDLE would win
         )
         if response.status_code != 200:
-            raise PrometheusApiClientException(
-                f"HTTP Status Code {response.status_code} ({response.content!r})"
-            )
+            raise _Refused(response.status_code, response.content)
         return orjson.loads(response.content)["data"]["result"]
 
     def _call(self, send: Callable[[], Any]) -> Any:
@@ -158,8 +155,8 @@ class PrometheusSource:
         started = time.perf_counter()
         try:
             return send()
-        except PrometheusApiClientException as error:
-            if _refused(error):
+        except _Refused as error:
+            if error.status in (401, 403):
                 raise SourceUnavailable(
                     f"Prometheus refused the credentials ({_short(error)[:40]}): check the "
                     "bearer token, basic auth and headers"
@@ -461,8 +458,12 @@ def _number(text: str) -> float:
     return float(text)  # "NaN" and "+Inf" parse; the core flags them as implausible
 
 
-def _refused(error: PrometheusApiClientException) -> bool:
-    return str(error).startswith(("HTTP Status Code 401", "HTTP Status Code 403"))
+class _Refused(Exception):
+    """An answer other than 200 (its text as Prometheus clients have always shown it)."""
+
+    def __init__(self, status: int, content: bytes) -> None:
+        super().__init__(f"HTTP Status Code {status} ({content!r})")
+        self.status = status
 
 
 def _tls_cause(error: BaseException) -> str:
