@@ -7,6 +7,7 @@ import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -348,6 +349,29 @@ def test_first_agencies_do_not_depend_on_how_many_there_are() -> None:
     large = build_cloud(CloudSpec(agencies=3, workloads_per_agency=10))
     assert small.agencies[0] == large.agencies[0]
     assert small.workloads == large.workloads[:10]
+
+
+@pytest.mark.parametrize(
+    "hour_minute",
+    [(17, 55), (18, 0), (18, 5), (18, 30), (18, 55), (19, 0)],  # 02:00 in Shanghai: a run starts
+)
+def test_the_plan_does_not_depend_on_the_hour_the_window_ends(
+    hour_minute: tuple[int, int],
+) -> None:
+    """Tests pick their window's end from the clock: a nightly run still going when the
+    window ends must not shift the draws of the workloads after it (it did, for an hour a
+    day: the tests that expected a DaemonSet in the second agency failed at 18:05 UTC)."""
+
+    def plan(end: datetime) -> list[tuple[object, ...]]:
+        cloud = build_cloud(CloudSpec(agencies=3, workloads_per_agency=16, days=8, end=end))
+        return [
+            (w.kind, w.namespace, w.name, w.shape, w.replicas, w.containers)
+            for w in cloud.workloads
+        ]
+
+    day = datetime(2026, 11, 23, tzinfo=UTC)
+    hour, minute = hour_minute
+    assert plan(day.replace(hour=hour, minute=minute)) == plan(day.replace(hour=12))
 
 
 # --- the OpenMetrics text ---

@@ -267,13 +267,18 @@ def _cronjob_pods(build: _AgencyBuild, workload: Workload) -> Workload:
         run_end = run_start + minutes * 60
         first = int(np.searchsorted(times, run_start, side="right"))
         last = int(np.searchsorted(times, run_end, side="right")) - 1
-        if run_start < times[0] or run_end > times[-1] or last < first:
+        if run_start < times[0] or last < first:
+            continue
+        suffix, node = names.pod_suffix(rng), str(rng.choice(NODES))
+        if run_end > times[-1]:
+            # still running when the window ends: left out, but its draws are made, so the
+            # rest of the plan does not depend on the hour the window ends
             continue
         job = f"{workload.name}-{run_start // 60}"
         pods.append(
             Pod(
-                f"{job}-{names.pod_suffix(rng)}",
-                str(rng.choice(NODES)),
+                f"{job}-{suffix}",
+                node,
                 "Job",
                 job,
                 first,
