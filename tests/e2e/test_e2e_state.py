@@ -124,7 +124,7 @@ def tampered(blob: bytes) -> bytes:
     """The state with one byte of its payload changed and compressed again: the header,
     the version and zlib are intact, it still parses; only the checksum tells."""
     payload = bytearray(zlib.decompress(blob[HEAD:]))
-    payload[-3] ^= 0x10  # a number in the last container's open-day points
+    payload[-3] ^= 0x10  # a number in the last column of the last resource
     return blob[:HEAD] + zlib.compress(bytes(payload))
 
 
@@ -292,8 +292,8 @@ def test_first_evaluation_writes_sharded_state_with_the_charts_rbac(story: Story
         assert len(body["binaryData"]["state"]) <= SHARD_BYTES, name
         assert len(json.dumps(body)) < SHARD_BYTES + 4096, name  # the whole object, too
     state = decode(stored_state(step.maps))
-    assert state.series, "the state holds the agency's containers"
-    namespaces = {n for n, _, _ in state.series}
+    assert state.keys and state.sketches, "the state holds the agency's containers"
+    namespaces = {n for n, _, _ in state.keys}
     assert namespaces <= {k.split("/")[1] for k in story.keys}, namespaces
     assert_same_answers(story.full, step)
 
@@ -323,5 +323,5 @@ def test_a_damaged_shard_is_detected_and_rebuilt(story: Story) -> None:
     # written again, whole: the damaged shard no longer holds the garbage
     stored = base64.b64decode(step.maps[story.damaged]["binaryData"]["state"])
     assert stored != story.garbage
-    assert decode(stored_state(step.maps)).series
+    assert decode(stored_state(step.maps)).keys
     assert_same_answers(story.full, step)

@@ -14,17 +14,26 @@ from test_query_plan import small_cloud, small_cloud_policies
 from rightsizer.adapters.files import load_policies
 from rightsizer.adapters.incremental import IncrementalSource
 from rightsizer.adapters.prometheus import PrometheusConfig, PrometheusSource
+from rightsizer.adapters.statecodec import SCHEMA
 from rightsizer.adapters.statestore import FileStateStore, safe_name
 from rightsizer.core.evaluation import WorkloadEvaluation
 from rightsizer.core.report import AgencyReport
 from rightsizer.localprom import LocalPrometheus, cached_dataset
-from rightsizer.service import NamedPolicy, evaluate_policies, expand_by_label
+from rightsizer.ports import Collection, UsageSource
+from rightsizer.service import (
+    NamedPolicy,
+    collection_request,
+    evaluate_policies,
+    expand_by_label,
+    resolve_namespaces,
+)
 
 pytestmark = pytest.mark.prometheus
 
 SAME_GRADE = 0.95  # share of workloads graded the same as by the full path
 TARGET_TOLERANCE = 0.05  # relative difference of every recommended target
 STAT_TOLERANCE = 0.07  # ... of the statistic, where the minChange band keeps one side
+THROTTLE_TOLERANCE = 0.01  # absolute difference of a container's throttled ratio
 
 
 def policies(source: PrometheusSource, **update: object) -> list[NamedPolicy]:
@@ -43,10 +52,28 @@ def by_key(reports: list[AgencyReport]) -> dict[str, WorkloadEvaluation]:
     return {e.ref.key: e for r in reports for e in r.workloads}
 
 
+Throttling = dict[tuple[str, str], float | None]  # (workload, container) -> throttled ratio
+
+
+def throttling(source: UsageSource, chosen: list[NamedPolicy]) -> Throttling:
+    """Each container's measured throttled ratio at the end (None: no CPU limit)."""
+    namespaces = resolve_namespaces(chosen, source, end=STANDARD.end)
+    requests = [collection_request(p, ns) for p, ns in zip(chosen, namespaces, strict=True)]
+    found: Throttling = {}
+    for result in source.collect(requests, end=STANDARD.end):
+        assert isinstance(result, Collection), result
+        for observation in result.observations:
+            for name, usage in observation.usage.containers.items():
+                found[(observation.usage.ref.key, name)] = usage.throttled_ratio
+    return found
+
+
 @dataclass
 class Compared:
     full: dict[str, WorkloadEvaluation]
     folded: dict[str, WorkloadEvaluation]
+    full_throttling: Throttling
+    folded_throttling: Throttling
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +90,14 @@ def compared(prometheus: LocalPrometheus, tmp_path_factory: pytest.TempPathFacto
     for hour in range(3, 31, 3):
         reports = evaluate_policies(chosen, source, end=start + timedelta(hours=hour))
         assert source.rebuilt == {}, "a steady cycle folds, it does not rebuild"
-    return Compared(full=full, folded=by_key(reports))
+    folded_throttling = throttling(source, chosen)  # the last cycle's end again: no new step
+    assert source.rebuilt == {}
+    return Compared(
+        full=full,
+        folded=by_key(reports),
+        full_throttling=throttling(full_source, chosen),
+        folded_throttling=folded_throttling,
+    )
 
 
 def test_incremental_grades_match_the_full_path(compared: Compared) -> None:
@@ -72,6 +106,28 @@ def test_incremental_grades_match_the_full_path(compared: Compared) -> None:
     assert len(same) >= SAME_GRADE * len(compared.full)
     actions = [k for k, e in compared.full.items() if compared.folded[k].action == e.action]
     assert len(actions) >= SAME_GRADE * len(compared.full)
+
+
+def test_incremental_throttling_matches_the_full_path(compared: Compared) -> None:
+    """Throttling kept as summed CFS periods: the same containers measured (none without a
+    CPU limit), each ratio close to the full path's, the same cpuThrottled matches."""
+    full, folded = compared.full_throttling, compared.folded_throttling
+    assert folded.keys() == full.keys()
+    assert {k for k, v in folded.items() if v is None} == {k for k, v in full.items() if v is None}
+    measured = {k: v for k, v in full.items() if v is not None}
+    assert any(v > 0.1 for v in measured.values()), "the test cloud has throttled containers"
+    for key, ratio in measured.items():
+        assert folded[key] == pytest.approx(ratio, abs=THROTTLE_TOLERANCE), key
+
+    def throttled(found: dict[str, WorkloadEvaluation]) -> set[tuple[str, str, str]]:
+        return {
+            (key, match.rule, match.container)
+            for key, evaluation in found.items()
+            for match in evaluation.matches
+            if "throttled" in match.rule
+        }
+
+    assert throttled(compared.folded) == throttled(compared.full)
 
 
 def test_incremental_recommendations_match_the_full_path(compared: Compared) -> None:
@@ -145,6 +201,25 @@ def test_lost_or_corrupt_state_is_detected_and_rebuilt(
     again = cycle(restarted, short, hours=1)
     reasons = sorted(restarted.rebuilt.values())
     assert len(reasons) == 2 and reasons[0].startswith("corrupt") and reasons[1] == "missing"
+    same_answers(expected, again)
+
+
+def test_state_from_another_version_is_rebuilt_and_said_so(
+    prometheus: LocalPrometheus, short: list[NamedPolicy], tmp_path: Path
+) -> None:
+    """After an upgrade that changed the state's schema: every agency rebuilt once, its
+    reason naming the versions (an intact older state is not reported as damage)."""
+    source = incremental(prometheus.url, tmp_path)
+    expected = cycle(source, short, hours=1)
+    for path in tmp_path.glob("*.state"):
+        blob = bytearray(path.read_bytes())
+        blob[3:5] = (SCHEMA - 1).to_bytes(2, "little")  # as the previous release wrote it
+        path.write_bytes(bytes(blob))
+    restarted = incremental(prometheus.url, tmp_path)
+    again = cycle(restarted, short, hours=1)
+    assert set(restarted.rebuilt.values()) == {
+        f"written by another version (schema {SCHEMA - 1}, now {SCHEMA})"
+    }
     same_answers(expected, again)
 
 

@@ -1,12 +1,17 @@
 """Pure PromQL builders for incremental evaluation: a fixed list per batch of agencies.
 
 - ``live_query`` (instant): what must be fresh every cycle and costs little: samples in the
-  last 6 hours (the sample interval), freshness and CPU throttling.
+  last 6 hours (the sample interval) and freshness.
 - ``delta_query`` (range, at the CPU resolution step, only over the steps since the last
-  cycle): each step's CPU rate (as the full path's subquery reads it) and each step's memory
-  peak, sum and count (non-overlapping ranges one millisecond short of the step).
+  cycle): each step's CPU rate (as the full path's subquery reads it), each step's memory
+  peak, sum and count, and each step's throttled and total CFS periods (non-overlapping
+  ranges one millisecond short of the step).
 - ``seed_cpu_query`` / ``seed_memory_query`` (range, one point per UTC midnight): each closed
-  day's summary, to rebuild the state when there is none.
+  day's summary, to rebuild the state when there is none (the memory query also carries the
+  day's throttled and total CFS periods).
+
+CPU throttling is kept in the state as sums of periods, so no query scans the whole window
+each cycle; the window's ratio is Σ throttled / Σ periods, as the full path's ``increase``.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from rightsizer.adapters.promql import (
 
 CPU = "container_cpu_usage_seconds_total"
 MEMORY = "container_memory_working_set_bytes"
+THROTTLED = "container_cpu_cfs_throttled_periods_total"
+PERIODS = "container_cpu_cfs_periods_total"
 DAY_RANGE = "86399s"  # a day without its first instant: consecutive days never share a sample
 
 
@@ -31,27 +38,31 @@ def _rate(ns: str, resolution: Resolution) -> str:
     return f"sum by ({POD_KEYS}) (rate({CPU}{{{ns},{CADVISOR_FILTER}}}[{resolution.rate_window}]))"
 
 
-def live_query(ns: str, *, window: str, stale_after: str) -> str:
+def _increase(metric: str, ns: str, span: str) -> str:
+    return f"sum by ({POD_KEYS}) (increase({metric}{{{ns},{CADVISOR_FILTER}}}[{span}]))"
+
+
+def live_query(ns: str, *, stale_after: str) -> str:
     sel = f"{{{ns},{CADVISOR_FILTER}}}"
     return tagged(
         {
             "cpu_recent": f"max by ({POD_KEYS}) (count_over_time({CPU}{sel}[{RECENT}]))",
             "mem_fresh": f"max by ({POD_KEYS}) (count_over_time({MEMORY}{sel}[{stale_after}]))",
-            "throttled": f"sum by ({POD_KEYS}) (increase("
-            f"container_cpu_cfs_throttled_periods_total{sel}[{window}]))"
-            f" / sum by ({POD_KEYS}) (increase(container_cpu_cfs_periods_total{sel}[{window}]))",
         }
     )
 
 
 def delta_query(ns: str, *, resolution: Resolution, step_seconds: int) -> str:
-    sel = f"{MEMORY}{{{ns},{CADVISOR_FILTER}}}[{step_seconds * 1000 - 1}ms]"
+    span = f"{step_seconds * 1000 - 1}ms"
+    sel = f"{MEMORY}{{{ns},{CADVISOR_FILTER}}}[{span}]"
     return tagged(
         {
             "d_cpu": _rate(ns, resolution),
             "d_mem_max": f"max by ({POD_KEYS}) (max_over_time({sel}))",
             "d_mem_sum": f"max by ({POD_KEYS}) (sum_over_time({sel}))",
             "d_mem_count": f"max by ({POD_KEYS}) (count_over_time({sel}))",
+            "d_thr": _increase(THROTTLED, ns, span),
+            "d_per": _increase(PERIODS, ns, span),
         }
     )
 
@@ -75,11 +86,15 @@ def seed_cpu_query(ns: str, *, resolution: Resolution, levels: Sequence[float]) 
 
 
 def seed_memory_query(ns: str, *, levels: Sequence[float] | None) -> str:
+    """Each day's memory summary, and the day's throttled and total CFS periods (in this
+    query rather than one of their own: one query less per rebuilding batch)."""
     sel = f"{MEMORY}{{{ns},{CADVISOR_FILTER}}}[{DAY_RANGE}]"
     parts = {
         "s_mem_max": f"max by ({POD_KEYS}) (max_over_time({sel}))",
         "s_mem_sum": f"max by ({POD_KEYS}) (sum_over_time({sel}))",
         "s_mem_count": f"max by ({POD_KEYS}) (count_over_time({sel}))",
+        "s_thr": _increase(THROTTLED, ns, DAY_RANGE),
+        "s_per": _increase(PERIODS, ns, DAY_RANGE),
     }
     for i, q in enumerate(levels or ()):
         parts[f"s_mem_q{i}"] = f"max by ({POD_KEYS}) (quantile_over_time({q:g}, {sel}))"

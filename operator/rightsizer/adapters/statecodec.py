@@ -2,9 +2,9 @@
 
 Layout: ``RSZ`` + schema version (u16) + SHA-256 of the payload (16 bytes) + zlib(payload).
 The payload holds the fingerprint of what the state is about (the collection request and
-the source), the time folded up to, then per container (namespace, pod, container) and
-resource its closed days and open-day points in little-endian binary. Anything that does
-not decode, or whose checksum or version differs, raises ``StateCorrupt``.
+the source), the time folded up to, the containers (namespace, pod, container), then per
+resource its day rows and step rows as little-endian columns (``core.columns``). Anything
+that does not decode, or whose checksum or version differs, raises ``StateCorrupt``.
 """
 
 from __future__ import annotations
@@ -16,18 +16,32 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from rightsizer.core.sketch import DaySummary, Point, SeriesSketch
+import numpy as np
+import numpy.typing as npt
 
-SCHEMA = 2
+from rightsizer.core.columns import Days, Steps
+from rightsizer.core.sketch import Sketch
+
+SCHEMA = 4
 MAGIC = b"RSZ"
 _HEAD = struct.Struct("<3sH16s")
 _STR = struct.Struct("<H")
-_TOP = struct.Struct("<dI")
-_COUNT = struct.Struct("<H")
-_DAY = struct.Struct("<ifdfIIB")
-_CPU_POINT = struct.Struct("<Ie")  # half floats: 3 significant digits of cores
-_MEM_POINT = struct.Struct("<Ifdf")
-_RESOURCES = ("cpu", "memory")
+_TOP = struct.Struct("<dII")  # end, containers, bytes of their names
+_RESOURCE = struct.Struct("<BBII")  # resource, knots per day, days, steps
+_RESOURCES = ("cpu", "memory", "throttling")
+_SEPARATOR = "\x00"
+# column: its stored type (CPU steps keep one half float: 3 significant digits of cores)
+_DAY_COLUMNS = {
+    "series": "<u4",
+    "day": "<i4",
+    "count": "<f4",
+    "total": "<f8",
+    "peak": "<f4",
+    "first": "<u4",
+    "last": "<u4",
+}
+_CPU_STEP_COLUMNS = {"series": "<u4", "t": "<u4", "total": "<f2"}
+_MEMORY_STEP_COLUMNS = {"series": "<u4", "t": "<u4", "peak": "<f4", "total": "<f8", "count": "<f4"}
 
 ContainerKey = tuple[str, str, str]
 
@@ -36,29 +50,45 @@ class StateCorrupt(ValueError):
     """The bytes are not a state this version wrote intact."""
 
 
+class StateOutdated(StateCorrupt):
+    """An intact state in another schema version (written before an upgrade): rebuilt once,
+    and said so plainly rather than as damage."""
+
+
 @dataclass
 class AgencyState:
-    """Everything folded for one collection request, up to ``end`` (epoch seconds)."""
+    """Everything folded for one collection request, up to ``end`` (epoch seconds): the
+    containers seen, and per resource a sketch whose series index ``keys``."""
 
     fingerprint: str
     end: float
-    series: dict[ContainerKey, dict[str, SeriesSketch]] = field(default_factory=dict)
+    keys: list[ContainerKey] = field(default_factory=list)
+    sketches: dict[str, Sketch] = field(default_factory=dict)
 
 
 def encode(state: AgencyState) -> bytes:
     out = bytearray()
     _put_str(out, state.fingerprint)
-    out += _TOP.pack(state.end, len(state.series))
-    for key, resources in state.series.items():
-        for part in key:
-            _put_str(out, part)
-        out += bytes([len(resources)])
-        for resource, sketch in resources.items():
-            out += bytes([_RESOURCES.index(resource)])
-            _put_sketch(out, sketch, cpu=resource == "cpu")
+    names = _SEPARATOR.join(part for key in state.keys for part in key).encode()
+    out += _TOP.pack(state.end, len(state.keys), len(names)) + names
+    out += bytes([len(state.sketches)])
+    for resource, sketch in state.sketches.items():
+        days, steps = sketch.days, sketch.steps
+        out += _RESOURCE.pack(
+            _RESOURCES.index(resource), days.knots.shape[1], len(days), len(steps)
+        )
+        for name, kind in _DAY_COLUMNS.items():
+            out += np.asarray(getattr(days, name), dtype=kind).tobytes()
+        out += np.asarray(days.knots, dtype="<f4").tobytes()
+        for name, kind in _step_columns(resource).items():
+            out += np.asarray(getattr(steps, name), dtype=kind).tobytes()
     payload = bytes(out)
     digest = hashlib.sha256(payload).digest()[:16]
     return _HEAD.pack(MAGIC, SCHEMA, digest) + zlib.compress(payload, 6)
+
+
+def _step_columns(resource: str) -> dict[str, str]:
+    return _CPU_STEP_COLUMNS if resource == "cpu" else _MEMORY_STEP_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -79,14 +109,16 @@ def decode_header(blob: bytes) -> StateHeader:
     """Version, checksum and the header; the series are decoded by ``decode_series``."""
     with _undecodable():
         magic, version, digest = _HEAD.unpack_from(blob)
-        if magic != MAGIC or version != SCHEMA:
+        if magic != MAGIC:
             raise StateCorrupt(f"not a version-{SCHEMA} state")
+        if version != SCHEMA:
+            raise StateOutdated(f"written by another version (schema {version}, now {SCHEMA})")
         payload = zlib.decompress(blob[_HEAD.size :])
         if hashlib.sha256(payload).digest()[:16] != digest:
             raise StateCorrupt("checksum mismatch")
         reader = _Reader(payload)
         fingerprint = reader.text()
-        (end, _) = reader.take(_TOP)
+        end = reader.take(_TOP)[0]
         return StateHeader(fingerprint, float(end), payload)  # type: ignore[arg-type]
 
 
@@ -108,20 +140,6 @@ def _undecodable() -> Iterator[None]:
 def _put_str(out: bytearray, text: str) -> None:
     data = text.encode()
     out += _STR.pack(len(data)) + data
-
-
-def _put_sketch(out: bytearray, sketch: SeriesSketch, *, cpu: bool) -> None:
-    out += _COUNT.pack(len(sketch.days))
-    for d in sketch.days:
-        out += _DAY.pack(d.day, d.count, d.total, d.peak, int(d.first), int(d.last), len(d.knots))
-        out += struct.pack(f"<{len(d.knots)}f", *d.knots)
-    out += _COUNT.pack(len(sketch.points))
-    for p in sketch.points:
-        out += (
-            _CPU_POINT.pack(int(p.t), p.total)
-            if cpu
-            else _MEM_POINT.pack(int(p.t), p.peak, p.total, p.count)
-        )
 
 
 class _Reader:
@@ -147,39 +165,49 @@ class _Reader:
         self.at += 1
         return value
 
+    def column(self, kind: str, rows: int) -> npt.NDArray[np.float64]:
+        shape = np.dtype(kind)
+        if self.at + shape.itemsize * rows > len(self.data):
+            raise StateCorrupt("truncated state")
+        values = np.frombuffer(self.data, dtype=shape, count=rows, offset=self.at)
+        self.at += shape.itemsize * rows
+        return values.astype(np.float64)
+
     def state(self) -> AgencyState:
         fingerprint = self.text()
-        end, containers = self.take(_TOP)
-        state = AgencyState(fingerprint=fingerprint, end=float(end))  # type: ignore[arg-type]
-        for _ in range(int(containers)):  # type: ignore[call-overload]
-            key = (self.text(), self.text(), self.text())
-            resources = {}
-            for _ in range(self.byte()):
-                resource = _RESOURCES[self.byte()]
-                resources[resource] = self.sketch(cpu=resource == "cpu")
-            state.series[key] = resources
+        end, containers, size = self.take(_TOP)
+        names = self.data[self.at : self.at + int(size)]  # type: ignore[call-overload]
+        self.at += len(names)
+        parts = names.decode().split(_SEPARATOR) if containers else []
+        if len(parts) != 3 * int(containers):  # type: ignore[call-overload]
+            raise StateCorrupt("container names do not match their count")
+        keys = [(parts[i], parts[i + 1], parts[i + 2]) for i in range(0, len(parts), 3)]
+        state = AgencyState(fingerprint, float(end), keys)  # type: ignore[arg-type]
+        for _ in range(self.byte()):
+            index, width, days, steps = (int(v) for v in self.take(_RESOURCE))  # type: ignore[call-overload]
+            resource = _RESOURCES[index]
+            sketch = Sketch(self.days(days, width), self.steps(resource, steps))
+            if len(sketch.series()) and sketch.series().max() >= len(keys):
+                raise StateCorrupt("a series without its container")
+            state.sketches[resource] = sketch
         if self.at != len(self.data):
             raise StateCorrupt("trailing bytes in state")
         return state
 
-    def sketch(self, *, cpu: bool) -> SeriesSketch:
-        sketch = SeriesSketch()
-        (days,) = self.take(_COUNT)
-        for _ in range(int(days)):  # type: ignore[call-overload]
-            day, count, total, peak, first, last, knots = self.take(_DAY)
-            values = struct.unpack_from(f"<{knots}f", self.data, self.at)
-            self.at += 4 * int(knots)  # type: ignore[call-overload]
-            sketch.days.append(
-                DaySummary(day, count, total, peak, first, last, values)  # type: ignore[arg-type]
-            )
-        (points,) = self.take(_COUNT)
-        shape = _CPU_POINT if cpu else _MEM_POINT
-        block = self.data[self.at : self.at + shape.size * int(points)]  # type: ignore[call-overload]
-        if len(block) != shape.size * int(points):  # type: ignore[call-overload]
-            raise StateCorrupt("truncated state")
-        self.at += len(block)
-        if cpu:
-            sketch.points = [Point(t, v, v, 1.0) for t, v in shape.iter_unpack(block)]
-        else:
-            sketch.points = [Point(*values) for values in shape.iter_unpack(block)]
-        return sketch
+    def days(self, rows: int, width: int) -> Days:
+        columns = {name: self.column(kind, rows) for name, kind in _DAY_COLUMNS.items()}
+        knots = self.column("<f4", rows * width).reshape(rows, width)
+        return Days(
+            series=columns.pop("series").astype(np.int64),
+            day=columns.pop("day").astype(np.int64),
+            knots=knots,
+            **columns,
+        )
+
+    def steps(self, resource: str, rows: int) -> Steps:
+        kinds = _step_columns(resource)
+        columns = {name: self.column(kind, rows) for name, kind in kinds.items()}
+        series = columns.pop("series").astype(np.int64)
+        if "count" not in columns:  # a CPU step: one rate value
+            columns["peak"], columns["count"] = columns["total"], np.ones(rows)
+        return Steps(series=series, **columns)
