@@ -43,3 +43,15 @@ def test_formats_cpu_in_whole_millicores_rounding_up(cores: float, expected: str
 )
 def test_formats_bytes_in_whole_mebibytes_rounding_up(size: float, expected: str) -> None:
     assert format_bytes(size) == expected
+
+
+def test_a_repeated_quantity_gets_the_same_answer() -> None:
+    """Parsed texts are cached: a repeat is no different, refusals included."""
+    for _ in range(2):
+        assert parse_quantity(" 250m ") == parse_quantity("250m") == 0.25
+        with pytest.raises(ValueError, match="negative"):
+            parse_quantity("-1")
+        with pytest.raises(ValueError, match="not a quantity"):
+            parse_quantity("5Xi")
+        with pytest.raises(ValueError, match="a quantity must be a number"):
+            parse_quantity(True)  # type: ignore[arg-type]

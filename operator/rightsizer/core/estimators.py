@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 from rightsizer.core.model import Frozen, Resource, ResourceStats
@@ -16,7 +17,11 @@ from rightsizer.core.policy import DAY, RecommendationPolicy, duration_seconds
 from rightsizer.core.units import human, parse_quantity
 
 
-class Estimate(Frozen):
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """A value on its way through the stages, with a reason for each move (plain data: an
+    estimate lives only while the stages run)."""
+
     value: float
     reasons: tuple[str, ...] = ()
 
@@ -134,6 +139,8 @@ class Clamp:
     def __call__(self, estimate: Estimate, facts: EstimationFacts) -> Estimate:
         ceiling = min(self.maximum, facts.ceiling) if facts.ceiling else self.maximum
         bounded = min(max(estimate.value, self.minimum), ceiling)
+        if bounded == estimate.value:
+            return estimate
         if bounded > estimate.value:
             return estimate.moved(
                 bounded, f"raised to the minimum {human(facts.resource, bounded)}"
@@ -178,7 +185,7 @@ class Estimator:
     """A starting statistic and the stages applied to it, in order."""
 
     stat: str
-    stages: Sequence[Stage]
+    stages: tuple[Stage, ...]
 
     def estimate(self, facts: EstimationFacts) -> Estimate | None:
         base = facts.stats.stat(self.stat)
@@ -192,8 +199,10 @@ class Estimator:
         return estimate
 
 
+@lru_cache(maxsize=256)
 def build_estimator(policy: RecommendationPolicy, resource: Resource) -> Estimator:
-    """The stack a policy asks for, for ``resource`` ("cpu" or "memory")."""
+    """The stack a policy asks for, for ``resource`` ("cpu" or "memory"). A pure function of
+    a frozen policy: built once per policy and resource, then shared (it is immutable)."""
     settings = policy.for_resource(resource)
     stages: list[Stage] = []
     if settings.trend:
@@ -208,7 +217,7 @@ def build_estimator(policy: RecommendationPolicy, resource: Resource) -> Estimat
         StepLimit(down=policy.max_step_down, up=policy.max_step_up),
         MinChange(policy.min_change),
     ]
-    return Estimator(stat=settings.stat, stages=stages)
+    return Estimator(stat=settings.stat, stages=tuple(stages))
 
 
 def least_squares_slope(values: Sequence[float]) -> float | None:
@@ -219,5 +228,11 @@ def least_squares_slope(values: Sequence[float]) -> float | None:
     mean_x = (n - 1) / 2
     mean_y = sum(values) / n
     numerator = sum((x - mean_x) * (y - mean_y) for x, y in enumerate(values))
-    denominator = sum((x - mean_x) ** 2 for x in range(n))
-    return numerator / denominator
+    return numerator / _squared_deviations(n)
+
+
+@lru_cache(maxsize=64)
+def _squared_deviations(n: int) -> float:
+    """The sum of (x - mean x)^2 over 0..n-1: the same for every series of ``n`` points."""
+    mean_x = (n - 1) / 2
+    return sum((x - mean_x) ** 2 for x in range(n))

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, NamedTuple
 
-from rightsizer.core.model import Frozen, UsageSummary, Workload, WorkloadRef
+from rightsizer.core.model import (
+    Frozen,
+    Resource,
+    UsageSummary,
+    Workload,
+    WorkloadRef,
+    trusted,
+)
 from rightsizer.core.policy import DAY, PolicySpec, duration_seconds
 from rightsizer.core.recommendation import ContainerRecommendation, recommend_container
 from rightsizer.core.rules import RuleMatch, evaluate_rules
-from rightsizer.core.savings import Amounts
+from rightsizer.core.savings import ZERO, Amounts
 from rightsizer.core.scoring import ScoreCard, score_workload
 from rightsizer.core.units import human
 
@@ -17,6 +24,8 @@ Outcome = Literal["evaluated", "insufficient-data", "not-graded", "stale", "impl
 WorkloadAction = Literal["upsize", "reclaim", "downsize", "keep", "none"]
 JOB_KINDS = ("CronJob", "Job")
 _ACTION_ORDER: tuple[WorkloadAction, ...] = ("upsize", "reclaim", "downsize")
+_NO_NAMES: frozenset[str] = frozenset()  # shared by the many evaluations without OOM kills
+_NOT_GRADED = "not graded: no container has a request or limit with usage measured"
 
 
 class WorkloadEvaluation(Frozen):
@@ -53,34 +62,58 @@ def evaluate_workload(
 ) -> WorkloadEvaluation:
     """Check the data, then score, grade, match rules and recommend; never raises on data."""
     scale = workload.replicas * (usage.duty_cycle if workload.ref.kind in JOB_KINDS else 1.0)
-    base = WorkloadEvaluation(
+    requested = requested_amounts(workload, usage, scale=scale)
+    days = history_days(usage)
+    problem = data_problem(workload, usage, policy, days=days)
+    card = score_workload(workload, usage, policy) if problem is None else None
+    if problem is None and card is None:
+        problem = "not-graded", _NOT_GRADED
+    proposal = (
+        _decide_action(workload, usage, policy, requested=requested, scale=scale)
+        if problem is None
+        else _Proposal(reasons=(problem[1],))
+    )
+    return trusted(
+        WorkloadEvaluation,
         ref=workload.ref,
         project=workload.project,
         replicas=workload.replicas,
-        outcome="evaluated",
-        requested=requested_amounts(workload, usage).scaled(scale),
-        history_days=history_days(usage),
-        oom_containers=frozenset(n for n, c in usage.containers.items() if c.oom_kills > 0),
+        outcome="evaluated" if problem is None else problem[0],
+        card=card,
+        action=proposal.action,
+        matches=proposal.matches,
+        containers=proposal.containers,
+        requested=requested,
+        released=proposal.released,
+        added=proposal.added,
+        reclaimable=proposal.reclaimable,
+        history_days=days,
+        oom_containers=oom_killed(usage),
         oom_at_size=oom_at_current_size(workload, usage),
+        reasons=proposal.reasons,
     )
-    problem = data_problem(workload, usage, policy)
-    if problem is not None:
-        outcome, reason = problem
-        return base.model_copy(update={"outcome": outcome, "reasons": (reason,)})
-    card = score_workload(workload, usage, policy)
-    if card is None:
-        reason = "not graded: no container has a request or limit with usage measured"
-        return base.model_copy(update={"outcome": "not-graded", "reasons": (reason,)})
-    return _decide_action(workload, usage, policy, base.model_copy(update={"card": card}), scale)
+
+
+class _Proposal(NamedTuple):
+    """What the rules and recommendations propose for a workload (none when not evaluated)."""
+
+    action: WorkloadAction = "none"
+    matches: tuple[RuleMatch, ...] = ()
+    containers: tuple[ContainerRecommendation, ...] = ()
+    released: Amounts = ZERO
+    added: Amounts = ZERO
+    reclaimable: Amounts = ZERO
+    reasons: tuple[str, ...] = ()
 
 
 def _decide_action(
     workload: Workload,
     usage: UsageSummary,
     policy: PolicySpec,
-    evaluation: WorkloadEvaluation,
+    *,
+    requested: Amounts,
     scale: float,
-) -> WorkloadEvaluation:
+) -> _Proposal:
     matches: list[RuleMatch] = []
     recommendations: list[ContainerRecommendation] = []
     for container in workload.containers:
@@ -98,27 +131,49 @@ def _decide_action(
                 )
             )
     action = workload_action(matches, workload, recommendations)
-    released = added = reclaimable = Amounts()
+    released = added = reclaimable = ZERO
     if action == "reclaim":
-        reclaimable = evaluation.requested
+        reclaimable = requested
         recommendations = [_held_for_reclaim(c) for c in recommendations]
     else:
-        for rec in (r for c in recommendations for r in c.changes):
-            if rec.delta > 0:
-                released = released + Amounts.of(rec.resource, rec.delta * scale)
-            else:
-                added = added + Amounts.of(rec.resource, -rec.delta * scale)
+        released, added = _moved_amounts(recommendations, scale)
     reasons = tuple(match.describe() for match in matches) or ("no rule holds",)
-    return evaluation.model_copy(
-        update={
-            "action": action,
-            "matches": tuple(matches),
-            "containers": tuple(recommendations),
-            "released": released,
-            "added": added,
-            "reclaimable": reclaimable,
-            "reasons": reasons,
-        }
+    return _Proposal(
+        action=action,
+        matches=tuple(matches),
+        containers=tuple(recommendations),
+        released=released,
+        added=added,
+        reclaimable=reclaimable,
+        reasons=reasons,
+    )
+
+
+def _moved_amounts(
+    recommendations: list[ContainerRecommendation], scale: float
+) -> tuple[Amounts, Amounts]:
+    """What the proposed changes release and add, x ``scale``, summed in order."""
+    released: dict[Resource, float] = {"cpu": 0.0, "memory": 0.0, "storage": 0.0, "gpu": 0.0}
+    added = dict(released)
+    for rec in (r for c in recommendations for r in c.changes):
+        delta = rec.delta
+        if delta > 0:
+            released[rec.resource] += delta * scale
+        else:
+            added[rec.resource] += -delta * scale
+    return _amounts(released), _amounts(added)
+
+
+def _amounts(totals: dict[Resource, float]) -> Amounts:
+    """Float totals as Amounts: the shared ``ZERO`` when they are all zero."""
+    if not any(totals.values()):
+        return ZERO
+    return trusted(
+        Amounts,
+        cpu=totals["cpu"],
+        memory=totals["memory"],
+        storage=totals["storage"],
+        gpu=totals["gpu"],
     )
 
 
@@ -156,6 +211,11 @@ def workload_action(
     return "keep"
 
 
+def oom_killed(usage: UsageSummary) -> frozenset[str]:
+    """Containers OOM-killed in the window."""
+    return frozenset(n for n, c in usage.containers.items() if c.oom_kills > 0) or _NO_NAMES
+
+
 OOM_AT_SIZE = 0.95  # a peak within 5% of the limit (or request) is "at" it
 
 
@@ -172,7 +232,7 @@ def oom_at_current_size(workload: Workload, usage: UsageSummary) -> frozenset[st
         size = current.get(name)
         if size is None or peak == 0.0 or peak >= OOM_AT_SIZE * size:
             found.add(name)  # when in doubt, the OOM counts
-    return frozenset(found)
+    return frozenset(found) if found else _NO_NAMES
 
 
 def history_days(usage: UsageSummary) -> float:
@@ -183,9 +243,10 @@ def history_days(usage: UsageSummary) -> float:
 
 
 def data_problem(
-    workload: Workload, usage: UsageSummary, policy: PolicySpec
+    workload: Workload, usage: UsageSummary, policy: PolicySpec, *, days: float | None = None
 ) -> tuple[Outcome, str] | None:
-    """Why the data cannot support an evaluation, or None when it can."""
+    """Why the data cannot support an evaluation, or None when it can. ``days``: the usage's
+    ``history_days``, when the caller has it already."""
     if usage.implausible:
         return "implausible", "implausible metrics: " + "; ".join(usage.implausible)
     bad = implausible_values(usage) + beyond_any_node(usage, policy.implausible_above_node)
@@ -205,7 +266,8 @@ def data_problem(
                 f"{samples} samples of running jobs, {policy.min_job_samples} needed"
             )
         return None
-    days = history_days(usage)
+    if days is None:
+        days = history_days(usage)
     needed = duration_seconds(policy.min_history) / DAY
     if days + 1e-9 < needed:
         return "insufficient-data", f"{days:.1f} days of history, {needed:g} needed"
@@ -237,14 +299,20 @@ def beyond_any_node(usage: UsageSummary, factor: float) -> list[str]:
     return found
 
 
-def requested_amounts(workload: Workload, usage: UsageSummary) -> Amounts:
-    """Per replica: container requests (limit where no request), PVC capacity."""
-    total = Amounts()
+def requested_amounts(workload: Workload, usage: UsageSummary, *, scale: float = 1.0) -> Amounts:
+    """Per replica: container requests (limit where no request), PVC capacity; x ``scale``."""
+    totals = {"cpu": 0.0, "memory": 0.0, "gpu": 0.0}
     for container in workload.containers:
         for resource in ("cpu", "memory", "gpu"):
             reference, _ = container.reference(resource)
             if reference:
-                total = total + Amounts.of(resource, reference)
-    storage = sum(volume.capacity for volume in usage.volumes)
+                totals[resource] += reference
+    storage = float(sum(volume.capacity for volume in usage.volumes))
     replicas = max(workload.replicas, 1.0)
-    return total + Amounts(storage=storage / replicas)
+    return trusted(
+        Amounts,
+        cpu=totals["cpu"] * scale,
+        memory=totals["memory"] * scale,
+        storage=storage / replicas * scale,
+        gpu=totals["gpu"] * scale,
+    )

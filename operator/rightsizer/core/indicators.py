@@ -16,6 +16,7 @@ from rightsizer.core.model import (
     Resource,
     UsageSummary,
     Workload,
+    trusted,
 )
 
 
@@ -30,7 +31,11 @@ class Measurement(Frozen):
     basis: str  # "request", "limit" or "capacity"
 
     def describe(self) -> str:
-        return f"{self.resource} {self.stat} {self.utilisation:.0%} of {self.basis}"
+        return describe_utilisation(self.resource, self.stat, self.utilisation, self.basis)
+
+
+def describe_utilisation(resource: Resource, stat: str, utilisation: float, basis: str) -> str:
+    return f"{resource} {stat} {utilisation:.0%} of {basis}"
 
 
 Measure = Callable[[Workload, UsageSummary, Resource, str], Measurement | None]
@@ -43,18 +48,21 @@ def measure_containers(
     total_usage = total_reference = 0.0
     bases: set[str] = set()
     for container in workload.containers:
-        reference, basis = container.reference(resource)
         measured = usage.containers.get(container.name)
         stats = measured.resources.get(resource) if measured else None
-        value = stats.stat(stat) if stats else None
-        if reference is None or value is None:
+        value = stats.values.get(stat) if stats else None
+        if value is None:
+            continue
+        reference, basis = container.reference(resource)
+        if reference is None:
             continue
         total_usage += value
         total_reference += reference
         bases.add(basis)
     if total_reference <= 0:
         return None
-    return Measurement(
+    return trusted(
+        Measurement,
         resource=resource,
         stat=stat,
         utilisation=total_usage / total_reference,
@@ -78,7 +86,8 @@ def measure_volumes(
         total_capacity += volume.capacity
     if total_capacity <= 0:
         return None
-    return Measurement(
+    return trusted(
+        Measurement,
         resource=resource,
         stat=stat,
         utilisation=total_used / total_capacity,
@@ -120,3 +129,16 @@ def container_utilisation(
         reference=reference,
         basis=basis,
     )
+
+
+def utilisation(
+    container: ContainerResources, measured: ContainerUsage | None, resource: Resource, stat: str
+) -> tuple[float, str] | None:
+    """One container's utilisation of ``resource`` by ``stat`` as a bare fraction, and what it
+    is measured against: ``container_utilisation`` without the record of what it came from."""
+    reference, basis = container.reference(resource)
+    stats = measured.resources.get(resource) if measured else None
+    value = stats.stat(stat) if stats else None
+    if reference is None or value is None:
+        return None
+    return value / reference, basis

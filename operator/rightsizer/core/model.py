@@ -7,7 +7,8 @@ GPU in devices. Utilisation (usage / request) is computed by the core, never sto
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from functools import cache
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +27,52 @@ WORKLOAD_KINDS: tuple[WorkloadKind, ...] = (
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+F = TypeVar("F", bound=Frozen)
+_set = object.__setattr__
+
+
+def trusted(model: type[F], /, **values: Any) -> F:
+    """``model`` built from values the core computed itself: known valid and already of the
+    types validation would give (floats, tuples, frozensets), so not validated again. Data
+    from users, policies and adapters goes through the model itself.
+
+    This is what ``model.model_construct(**values)`` does (it sets the same four slots)
+    less its generality (aliases, defaults, extras, private attributes: the core's results
+    have none). Every field is given, in the order the model declares them (checked: it is
+    the JSON's order). The instances share their model's fields set: a frozen model never
+    changes it in place (``model_copy`` copies it first), and an evaluation's many small
+    results then leave the garbage collector one object fewer each to scan. Measured on
+    15,000 workloads: the core takes 3.2 s so, 5.2 s with ``model_construct`` (most of the
+    difference is the collector). ``tests/unit/test_trusted.py`` holds it to what
+    validation builds (equality, hash, dumps, pickle, copies), so a pydantic release that
+    moved these slots fails there, not in production.
+    """
+    if tuple(values) != _field_order(model):
+        order = ", ".join(_field_order(model))
+        raise TypeError(f"{model.__name__} takes every field, in this order: {order}")
+    instance = model.__new__(model)
+    _set(instance, "__dict__", values)
+    _set(instance, "__pydantic_fields_set__", _shared_fields_set(model))
+    _set(instance, "__pydantic_extra__", None)
+    _set(instance, "__pydantic_private__", None)
+    return instance
+
+
+@cache
+def _shared_fields_set(model: type[Frozen]) -> set[str]:
+    """The names of all of ``model``'s fields: one set per model, shared by its instances."""
+    return set(model.model_fields)
+
+
+@cache
+def _field_order(model: type[Frozen]) -> tuple[str, ...]:
+    """The model's fields in order, once it is known to be one ``trusted`` can build."""
+    special = model.__private_attributes__ or model.__pydantic_post_init__
+    if special or model.model_config.get("extra") == "allow":
+        raise TypeError(f"{model.__name__} needs model_construct (private or extra fields)")
+    return tuple(model.model_fields)
 
 
 class WorkloadRef(Frozen):

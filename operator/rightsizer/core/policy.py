@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from functools import lru_cache
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -44,8 +45,10 @@ NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 LABEL_KEY_PATTERN = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 
 
+@lru_cache(maxsize=256)
 def duration_seconds(text: str) -> float:
-    """'14d' -> 1209600.0. Units: s, m, h, d, w."""
+    """'14d' -> 1209600.0. Units: s, m, h, d, w. (Cached: the same few durations are read
+    for every workload; only valid ones, a few characters long, are kept.)"""
     match = _DURATION.match(text)
     if match is None:
         raise ValueError(f"{text!r} is not a duration (expected e.g. '30m', '24h', '14d', '2w')")

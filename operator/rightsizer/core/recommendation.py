@@ -11,7 +11,13 @@ from collections.abc import Sequence
 from typing import Literal
 
 from rightsizer.core.estimators import EstimationFacts, build_estimator
-from rightsizer.core.model import ContainerResources, ContainerUsage, Frozen, Resource
+from rightsizer.core.model import (
+    ContainerResources,
+    ContainerUsage,
+    Frozen,
+    Resource,
+    trusted,
+)
 from rightsizer.core.policy import RecommendationPolicy
 from rightsizer.core.rules import RuleMatch
 from rightsizer.core.units import human, round_up_quantity
@@ -87,10 +93,9 @@ def recommend_resource(
         return None
     unchanged = facts.current_request is not None and estimate.value == facts.current_request
     target = estimate.value if unchanged else round_up_quantity(resource, estimate.value)
-    lower = stats.stat(policy.for_resource(resource).stat) or target
-    upper = max(
-        target, (stats.stat("max") or target) * (1 + policy.for_resource(resource).headroom)
-    )
+    settings = policy.for_resource(resource)
+    lower = stats.stat(settings.stat) or target
+    upper = max(target, (stats.stat("max") or target) * (1 + settings.headroom))
     change, reasons = _direction(facts, target, matches, resource, estimate.reasons)
     request = target if change != "none" else facts.current_request
     limit = (
@@ -104,7 +109,8 @@ def recommend_resource(
         if change != "none"
         else facts.current_limit
     )
-    return ResourceRecommendation(
+    return trusted(
+        ResourceRecommendation,
         resource=resource,
         current_request=facts.current_request,
         current_limit=facts.current_limit,
@@ -178,4 +184,4 @@ def recommend_container(
             rec = recommend_resource(container, measured, resource, policy, matches=matches)
             if rec is not None:
                 recommendations[resource] = rec
-    return ContainerRecommendation(container=container.name, resources=recommendations)
+    return trusted(ContainerRecommendation, container=container.name, resources=recommendations)

@@ -59,13 +59,28 @@ class AgencyReport(Frozen):
         return self.error is None
 
 
+def cost_weights(evaluations: Sequence[WorkloadEvaluation], prices: PriceCatalogue) -> list[float]:
+    """What each graded evaluation's requests cost per month: its weight in a group's score
+    (0.0 for the ungraded, which have no score to weigh)."""
+    return [
+        float(monthly_cost(e.requested, prices)) if e.card is not None else 0.0 for e in evaluations
+    ]
+
+
 def summarise(
-    name: str, evaluations: Sequence[WorkloadEvaluation], policy: PolicySpec
+    name: str,
+    evaluations: Sequence[WorkloadEvaluation],
+    policy: PolicySpec,
+    *,
+    weights: Sequence[float] | None = None,
 ) -> GroupSummary:
+    """``weights``: the evaluations' ``cost_weights``, when the caller has them already."""
     prices = policy.prices
+    if weights is None:
+        weights = cost_weights(evaluations, prices)
     graded = [e for e in evaluations if e.card is not None]
     card = combine_scores(
-        [(e.card, float(monthly_cost(e.requested, prices))) for e in graded if e.card],
+        [(e.card, w) for e, w in zip(evaluations, weights, strict=True) if e.card],
         policy.grades,
     )
     requested = Amounts.total([e.requested for e in evaluations])
@@ -100,10 +115,14 @@ def build_agency_report(
     end: datetime,
     queries: int = 0,
 ) -> AgencyReport:
-    by_project: dict[str, list[WorkloadEvaluation]] = {}
-    for evaluation in evaluations:
-        by_project.setdefault(evaluation.project or "(none)", []).append(evaluation)
-    projects = tuple(summarise(name, items, policy) for name, items in sorted(by_project.items()))
+    weights = cost_weights(evaluations, policy.prices)  # once: projects and agency share them
+    by_project: dict[str, list[tuple[WorkloadEvaluation, float]]] = {}
+    for evaluation, weight in zip(evaluations, weights, strict=True):
+        by_project.setdefault(evaluation.project or "(none)", []).append((evaluation, weight))
+    projects = tuple(
+        summarise(name, [e for e, _ in items], policy, weights=[w for _, w in items])
+        for name, items in sorted(by_project.items())
+    )
     return AgencyReport(
         policy=policy_name,
         agency=policy.agency,
@@ -111,7 +130,7 @@ def build_agency_report(
         currency=policy.prices.currency,
         window=policy.window,
         end=end,
-        summary=summarise(policy.agency, evaluations, policy),
+        summary=summarise(policy.agency, evaluations, policy, weights=weights),
         projects=projects,
         workloads=tuple(evaluations),
         queries=queries,

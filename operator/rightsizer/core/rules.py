@@ -6,8 +6,14 @@ import math
 import operator
 from collections.abc import Callable
 
-from rightsizer.core.indicators import container_utilisation
-from rightsizer.core.model import ContainerResources, ContainerUsage, Frozen, Resource
+from rightsizer.core.indicators import describe_utilisation, utilisation
+from rightsizer.core.model import (
+    ContainerResources,
+    ContainerUsage,
+    Frozen,
+    Resource,
+    trusted,
+)
 from rightsizer.core.policy import DAY, Action, Condition, Rule, duration_seconds
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -39,73 +45,106 @@ class RuleMatch(Frozen):
 def evaluate_condition(
     condition: Condition, container: ContainerResources, measured: ContainerUsage | None
 ) -> ConditionResult:
-    if condition.signal is not None:
-        return _evaluate_signal(condition, container, measured)
-    if not (condition.resource and condition.stat and condition.op) or condition.value is None:
-        return ConditionResult(holds=None, reason="incomplete utilisation condition")
-    found = container_utilisation(container, measured, condition.resource, condition.stat)
-    wanted = f"{condition.resource} {condition.stat} {condition.op} {condition.value:.0%}"
-    if found is None:
-        return ConditionResult(holds=None, reason=f"{wanted}: not measurable")
-    holds = _OPS[condition.op](found.utilisation, condition.value)
-    return ConditionResult(holds=holds, reason=f"{found.describe()} ({wanted})")
+    """Whether the condition holds, and the reason it does or does not."""
+    return ConditionResult(
+        holds=condition_holds(condition, container, measured),
+        reason=_reason(condition, container, measured),
+    )
 
 
-def _evaluate_signal(
+def condition_holds(
     condition: Condition, container: ContainerResources, measured: ContainerUsage | None
-) -> ConditionResult:
+) -> bool | None:
+    """Whether the condition holds; None when it cannot be evaluated (no data, no request)."""
+    if condition.signal is not None:
+        return _signal_holds(condition, container, measured)
+    if not (condition.resource and condition.stat and condition.op) or condition.value is None:
+        return None
+    found = utilisation(container, measured, condition.resource, condition.stat)
+    return None if found is None else _OPS[condition.op](found[0], condition.value)
+
+
+def _signal_holds(
+    condition: Condition, container: ContainerResources, measured: ContainerUsage | None
+) -> bool | None:
     if measured is None:
-        return ConditionResult(holds=None, reason=f"{condition.signal}: no metrics")
+        return None
     if condition.signal == "oomKilled":
-        kills = measured.oom_kills
-        return ConditionResult(holds=kills > 0, reason=f"{kills} OOM kill(s) in the window")
+        return measured.oom_kills > 0
     threshold = condition.value or 0.0
     if condition.signal == "cpuThrottled":
         ratio = measured.throttled_ratio
-        if ratio is None:
-            return ConditionResult(holds=None, reason="cpu throttling not measured (no cpu limit)")
-        return ConditionResult(
-            holds=ratio > threshold,
-            reason=f"cpu throttled in {ratio:.0%} of periods (> {threshold:.0%})",
-        )
-    return _evaluate_idle(condition, container, measured)
+        return None if ratio is None else ratio > threshold
+    busiest, _, _ = _busiest_day(condition, container, measured)
+    return None if busiest is None else busiest < threshold
 
 
-def _evaluate_idle(
+def _busiest_day(
     condition: Condition, container: ContainerResources, measured: ContainerUsage
-) -> ConditionResult:
+) -> tuple[float | None, int, str]:
+    """idleFor: the busiest day's cpu utilisation over the trailing days (None without enough
+    daily data), the number of days and what utilisation is measured against."""
     days = math.ceil(duration_seconds(condition.duration or "1d") / DAY)
     reference, basis = container.reference("cpu")
     stats = measured.resources.get("cpu")
     means = stats.daily_means if stats else ()
     if reference is None or len(means) < days:
-        return ConditionResult(holds=None, reason=f"idle for {days}d: not enough daily data")
+        return None, days, basis
+    return max(means[-days:]) / reference, days, basis
+
+
+def _reason(
+    condition: Condition, container: ContainerResources, measured: ContainerUsage | None
+) -> str:
+    if condition.signal is not None:
+        return _signal_reason(condition, container, measured)
+    if not (condition.resource and condition.stat and condition.op) or condition.value is None:
+        return "incomplete utilisation condition"
+    found = utilisation(container, measured, condition.resource, condition.stat)
+    wanted = f"{condition.resource} {condition.stat} {condition.op} {condition.value:.0%}"
+    if found is None:
+        return f"{wanted}: not measurable"
+    used = describe_utilisation(condition.resource, condition.stat, *found)
+    return f"{used} ({wanted})"
+
+
+def _signal_reason(
+    condition: Condition, container: ContainerResources, measured: ContainerUsage | None
+) -> str:
+    if measured is None:
+        return f"{condition.signal}: no metrics"
+    if condition.signal == "oomKilled":
+        return f"{measured.oom_kills} OOM kill(s) in the window"
     threshold = condition.value or 0.0
-    busiest = max(means[-days:]) / reference
-    return ConditionResult(
-        holds=busiest < threshold,
-        reason=f"busiest of the last {days} days used {busiest:.1%} of cpu {basis}",
-    )
+    if condition.signal == "cpuThrottled":
+        ratio = measured.throttled_ratio
+        if ratio is None:
+            return "cpu throttling not measured (no cpu limit)"
+        return f"cpu throttled in {ratio:.0%} of periods (> {threshold:.0%})"
+    busiest, days, basis = _busiest_day(condition, container, measured)
+    if busiest is None:
+        return f"idle for {days}d: not enough daily data"
+    return f"busiest of the last {days} days used {busiest:.1%} of cpu {basis}"
 
 
 def evaluate_rule(
     rule: Rule, container: ContainerResources, measured: ContainerUsage | None
 ) -> RuleMatch | None:
-    """The match when all of ``all`` and (if given) one of ``any`` hold; else None."""
-    all_results = [evaluate_condition(c, container, measured) for c in rule.all]
-    if not all(result.holds for result in all_results):
-        return None
-    any_results = [evaluate_condition(c, container, measured) for c in rule.any]
-    held_any = [result for result in any_results if result.holds]
+    """The match when all of ``all`` and (if given) one of ``any`` hold; else None.
+    Reasons are written only for a rule that holds."""
+    for condition in rule.all:
+        if not condition_holds(condition, container, measured):
+            return None
+    held_any = [c for c in rule.any if condition_holds(c, container, measured)]
     if rule.any and not held_any:
         return None
-    reasons = tuple(result.reason for result in [*all_results, *held_any])
-    return RuleMatch(
+    return trusted(
+        RuleMatch,
         rule=rule.name,
         action=rule.action,
         container=container.name,
         resources=rule.target_resources(),
-        reasons=reasons,
+        reasons=tuple(_reason(c, container, measured) for c in [*rule.all, *held_any]),
     )
 
 

@@ -7,9 +7,11 @@ the two apart.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
+from math import copysign
 
-from rightsizer.core.model import Frozen, Resource
+from rightsizer.core.model import Frozen, Resource, trusted
 from rightsizer.core.policy import PriceCatalogue
 from rightsizer.core.units import GIB
 
@@ -34,7 +36,8 @@ class Amounts(Frozen):
         )
 
     def scaled(self, factor: float) -> Amounts:
-        return Amounts(
+        return trusted(
+            Amounts,
             cpu=self.cpu * factor,
             memory=self.memory * factor,
             storage=self.storage * factor,
@@ -49,24 +52,36 @@ class Amounts(Frozen):
         return Amounts(**{resource: amount})
 
     @staticmethod
-    def total(items: list[Amounts]) -> Amounts:
-        result = Amounts()
+    def total(items: Iterable[Amounts]) -> Amounts:
+        """The sum, added up resource by resource in the order given."""
+        cpu = memory = storage = gpu = 0.0
         for item in items:
-            result = result + item
-        return result
+            cpu += item.cpu
+            memory += item.memory
+            storage += item.storage
+            gpu += item.gpu
+        return trusted(Amounts, cpu=cpu, memory=memory, storage=storage, gpu=gpu)
+
+
+ZERO = Amounts()  # shared: amounts are immutable
 
 
 def _exact(value: float) -> Decimal:
+    if value == 0.0 and copysign(1.0, value) > 0:
+        return _EXACT_ZERO  # the commonest amount (no storage, no GPU), as written below
     return Decimal(repr(round(value, 9)))
+
+
+_EXACT_ZERO = Decimal(repr(round(0.0, 9)))
+_GIB = Decimal(GIB)
 
 
 def monthly_cost(amounts: Amounts, prices: PriceCatalogue) -> Decimal:
     """What ``amounts`` cost per month at the catalogue's discounted prices (exact)."""
-    gib = Decimal(GIB)
     total = (
         _exact(amounts.cpu) * prices.cpu_core_month
-        + _exact(amounts.memory) / gib * prices.memory_gib_month
-        + _exact(amounts.storage) / gib * prices.storage_gib_month
+        + _exact(amounts.memory) / _GIB * prices.memory_gib_month
+        + _exact(amounts.storage) / _GIB * prices.storage_gib_month
         + _exact(amounts.gpu) * prices.gpu_month
     )
     return total * prices.discount

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from rightsizer.core.indicators import Measurement, measure
-from rightsizer.core.model import Frozen, UsageSummary, Workload
+from rightsizer.core.model import Frozen, UsageSummary, Workload, trusted
 from rightsizer.core.policy import Band, Grade, Indicator, PolicySpec
 
 
@@ -49,7 +49,8 @@ def score_indicator(
     measurement = measure(workload, usage, indicator.resource, indicator.stat)
     if measurement is None:
         return None
-    return IndicatorScore(
+    return trusted(
+        IndicatorScore,
         name=indicator.name,
         weight=indicator.weight,
         score=band_score(indicator.bands, measurement.utilisation),
@@ -72,7 +73,13 @@ def score_workload(workload: Workload, usage: UsageSummary, policy: PolicySpec) 
     score = sum(item.weight * item.score for item in scored) / total_weight
     grade = grade_for(policy.grades, score)
     reasons = tuple(item.describe() for item in scored)
-    return ScoreCard(score=round(score, 2), grade=grade, indicators=tuple(scored), reasons=reasons)
+    return trusted(
+        ScoreCard,
+        score=round(score, 2),
+        grade=grade,
+        indicators=tuple(scored),
+        reasons=reasons,
+    )
 
 
 def combine_scores(

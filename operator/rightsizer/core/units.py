@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 _SUFFIXES: dict[str, Decimal] = {
     "n": Decimal("1e-9"),
@@ -45,18 +46,28 @@ def parse_quantity(value: str | int | float) -> float:
         text = value.strip()
         if len(text) > _MAX_QUANTITY_LENGTH:
             raise ValueError("quantity is too long")
-        match = _QUANTITY.match(text)
-        if match is None:
+        parsed = _parse_text(text)
+        if parsed is None:
             raise ValueError(f"{value!r} is not a quantity (expected e.g. '250m', '2', '512Mi')")
-        try:
-            number = float(Decimal(match.group(1)) * _SUFFIXES[match.group(2)])
-        except InvalidOperation as error:  # pragma: no cover - the regex already vetted it
-            raise ValueError(f"{value!r} is not a quantity") from error
+        number = parsed
     if not math.isfinite(number):
         raise ValueError("a quantity must be finite")
     if number < 0:
         raise ValueError("a quantity must not be negative")
     return number
+
+
+@lru_cache(maxsize=4096)
+def _parse_text(text: str) -> float | None:
+    """A short quantity text as a number, None when it is not one. Quantities repeat
+    ("250m", "512Mi"): each distinct text is parsed once."""
+    match = _QUANTITY.match(text)
+    if match is None:
+        return None
+    try:
+        return float(Decimal(match.group(1)) * _SUFFIXES[match.group(2)])
+    except InvalidOperation as error:  # pragma: no cover - the regex already vetted it
+        raise ValueError(f"{text!r} is not a quantity") from error
 
 
 def format_cpu(cores: float) -> str:
