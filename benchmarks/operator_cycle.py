@@ -178,6 +178,10 @@ def child(args: argparse.Namespace) -> None:
     """One cycle of every policy, as the operator runs it, in a fresh process."""
     from datetime import datetime
 
+    from rightsizer.process import tune_garbage_collector
+
+    tune_garbage_collector()  # as the operator does at startup
+
     from kubernetes import client, config
 
     from rightsizer.adapters.files import load_policies

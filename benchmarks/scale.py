@@ -97,6 +97,10 @@ def child(args: argparse.Namespace) -> None:
     """One evaluation in a fresh process, so peak memory is the evaluator's own."""
     from datetime import datetime
 
+    from rightsizer.process import tune_garbage_collector
+
+    tune_garbage_collector()  # as the CLI and the operator do
+
     from rightsizer.adapters.files import load_policies
     from rightsizer.adapters.prometheus import PrometheusConfig, PrometheusSource
     from rightsizer.adapters.promql import Resolution

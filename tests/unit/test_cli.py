@@ -1,10 +1,12 @@
 """The command line parses: every subcommand's help, and the exit codes of validate."""
 
+import gc
 from pathlib import Path
 
 import pytest
 
 from rightsizer.cli import main
+from rightsizer.process import GC_THRESHOLDS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,3 +37,15 @@ def test_validate_exits_2_with_the_field_path(
     )
     assert main(["validate", str(bad)]) == 2
     assert "spec.window: '2w2d' is not a duration" in capsys.readouterr().err
+
+
+def test_the_command_line_tunes_the_garbage_collector(capsys: pytest.CaptureFixture[str]) -> None:
+    """An evaluation's heap is large and its objects short-lived: the CLI sets the collector's
+    thresholds (process.GC_THRESHOLDS) before it runs anything."""
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        assert main(["validate", str(ROOT / "policies")]) == 0
+        assert gc.get_threshold() == GC_THRESHOLDS != (700, 10, 10)
+    finally:
+        gc.set_threshold(*before)

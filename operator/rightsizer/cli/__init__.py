@@ -16,9 +16,11 @@ from pathlib import Path
 
 from rightsizer.cli import backtest, demo, revert
 from rightsizer.cli.evaluate import add_evaluate_arguments, run_validate
+from rightsizer.process import tune_garbage_collector
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    tune_garbage_collector()
     parser = build_parser()
     args = parser.parse_args(argv)
     code: int = args.run(args)
