@@ -3,8 +3,9 @@
 ``run_policies`` resolves each policy's namespaces (from the cluster's shared listing), has
 the usage source collect a chunk of policies in one call — ``PrometheusSource`` groups their
 agencies into shared queries — and then runs each policy's cycle exactly as ``run_policy``
-does, its usage answered from what was collected. A chunk at a time keeps memory bounded:
-only one chunk's usage is held.
+does, its usage answered from what was collected. The next chunk is collected while this
+one's policies run (the backend works while we score and patch); memory stays bounded:
+at most two chunks' usage is held.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from rightsizer.ports import (
     SourceUnavailable,
     UsageSource,
 )
-from rightsizer.service import NamedPolicy, collection_request
+from rightsizer.service import NamedPolicy, collection_request, one_ahead
 
 CHUNK = 25  # policies collected together: 25 hold half the usage of 50, for the same queries
 Result = Collection | SourceUnavailable
@@ -75,10 +76,12 @@ def run_policies(
     chunk of policies at a time. Each result is its ``CycleResult.summary()``: what one
     policy's evaluation needed (its evaluations, its decisions' reasons and states) is let go
     as soon as the policy is done, so memory does not grow with the number of policies."""
+    size = max(chunk, 1)
+    parts = [policies[first : first + size] for first in range(0, len(policies), size)]
     results: list[CycleResult] = []
-    for first in range(0, len(policies), max(chunk, 1)):
-        part = policies[first : first + max(chunk, 1)]
-        batched = _prefetched(part, source=source, cluster=cluster, now=now)
+    for part, batched in one_ahead(
+        parts, lambda part: _prefetched(part, source=source, cluster=cluster, now=now)
+    ):
         results.extend(
             run_policy(
                 policy,
@@ -90,7 +93,6 @@ def run_policies(
             ).summary()
             for policy, generation in part
         )
-        del batched  # this chunk's usage, before the next chunk's is collected
     return results
 
 

@@ -56,7 +56,7 @@ def evaluate_policies(
         )
 
     reports: list[AgencyReport] = []
-    for chunk, results in _one_ahead(chunks, collect):
+    for chunk, results in one_ahead(chunks, collect):
         reports.extend(
             report_for(policy, result, end=end, namespaces=request.namespaces)
             for policy, request, result in zip(
@@ -66,7 +66,7 @@ def evaluate_policies(
     return reports
 
 
-def _one_ahead(chunks: Sequence[T], collect: Callable[[T], R]) -> Iterator[tuple[T, R]]:
+def one_ahead(chunks: Sequence[T], collect: Callable[[T], R]) -> Iterator[tuple[T, R]]:
     """Each chunk with what ``collect`` made of it, the next one collected while the caller
     works on this one (the backend works while we score); at most two are held at once."""
     with ThreadPoolExecutor(max_workers=1) as ahead:
