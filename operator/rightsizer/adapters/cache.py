@@ -107,14 +107,13 @@ class CachedCluster(KubernetesCluster):
         annotations: dict[str, str | None],
     ) -> None:
         """A change to a workload's spec is never made from the shared listing alone: the
-        workload is read first, and anything changed since (an opt-out, an HPA, a VPA, a
-        human's edit) is a conflict, which the cycle answers from the fresh read."""
+        workload is read first, and anything changed since (its spec: a new generation, a
+        human's edit of its resources or replicas; an opt-out; an HPA or a VPA; the object
+        recreated) is a conflict, which the cycle answers from the fresh read. A status
+        write alone (a rollout's progress: a new resourceVersion, the same generation) is
+        not: the patch itself still tests the values it changes."""
         fresh = self.read(target.ref)
-        if (
-            fresh.resource_version != target.resource_version
-            or fresh.workload.hpa_resources != target.workload.hpa_resources
-            or fresh.workload.vpa_resources != target.workload.vpa_resources
-        ):
+        if fresh.uid != target.uid or fresh.workload != target.workload:
             raise Conflict(f"{target.ref} changed since it was listed", status=409)
         super().resize(fresh, changes, annotations)
 
