@@ -3,6 +3,7 @@ one incremental cycle to T, each in a fresh process (the second reads the state 
 as after a restart). Prints wall time, Prometheus time, queries, peak MiB, state bytes.
 
     .venv/bin/python benchmarks/scale_incremental.py [--agencies 300 --workloads-per-agency 50]
+    .venv/bin/python benchmarks/scale_incremental.py --backend victoriametrics
 """
 
 from __future__ import annotations
@@ -68,8 +69,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--agencies-per-batch", type=int, default=5)
     parser.add_argument("--state", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--backend", choices=["prometheus", "victoriametrics"], default="prometheus"
+    )
     args = parser.parse_args()
     if args.child:
+        from rightsizer.process import tune_garbage_collector
+
+        tune_garbage_collector()  # as the CLI and the operator do
         figures = measure_incremental(
             args.url,
             datetime.fromisoformat(args.end),
@@ -80,7 +87,7 @@ def main() -> None:
         print(json.dumps(figures))
         return
     from common import child_figures, single_pod_cloud
-    from rightsizer.localprom import LocalPrometheus
+    from scale import server_for
 
     dataset = single_pod_cloud(
         args.agencies, args.workloads_per_agency, args.days, files=args.agencies // 25
@@ -90,7 +97,7 @@ def main() -> None:
         f"{'cycle':>12} {'wall s':>7} {'prom s':>7} {'ours s':>7} {'queries':>7} "
         f"{'peak MiB':>8} {'workloads':>9} {'rebuilt':>7} {'state MB':>8} {'shards':>6}"
     )
-    with LocalPrometheus(dataset.data_dir) as server:
+    with server_for(dataset, args.backend) as server:
         end = dataset.spec.end
         for label, at in (("rebuild T-1h", end - timedelta(hours=1)), ("incremental", end)):
             _, f = child_figures(
