@@ -24,6 +24,7 @@ import json
 import re
 import subprocess
 import sys
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,7 +178,11 @@ def test_install_step_in_a_virtualenv(tmp_path: Path) -> None:
         assert done.returncode == 0, f"{' '.join(map(str, args))}:\n{done.stdout}\n{done.stderr}"
         return done.stdout
 
-    run(sys.executable, "-m", "venv", "--system-site-packages", venv)
+    run(sys.executable, "-m", "venv", venv)
+    # the dependencies from the test environment's site-packages (not its .pth files: the
+    # checkout's editable install stays out), so only rightsizer itself comes from the wheel
+    [site_packages] = venv.glob("lib/python*/site-packages")
+    (site_packages / "test-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     pip = (python, "-m", "pip", "--disable-pip-version-check", "--no-input")
     run(*pip, "wheel", "--no-deps", "--wheel-dir", wheels, REPO, "-q")
     built = sorted(wheels.glob("rightsizer-*.whl"))
@@ -189,7 +194,7 @@ def test_install_step_in_a_virtualenv(tmp_path: Path) -> None:
         for init in (REPO / "operator" / "rightsizer").rglob("__init__.py")
     )
     probe = (
-        "import importlib, json, sys\n"
+        "import importlib.util, json, sys\n"
         "out = {}\n"
         f"for name in {source_packages!r}:\n"
         "    spec = importlib.util.find_spec(name)\n"
