@@ -46,6 +46,18 @@ def child_figures(script: str, *arguments: str) -> tuple[list[str], dict[str, An
     return lines[:-1], json.loads(lines[-1])
 
 
+def server_cpu_seconds(url: str) -> float:
+    """The CPU seconds the server (Prometheus or VictoriaMetrics) has used so far, from its
+    own ``process_cpu_seconds_total``: what a cycle costs the backend, beside its wall time."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url.rstrip('/')}/metrics", timeout=10) as answer:
+        for line in answer.read().decode().splitlines():
+            if line.startswith("process_cpu_seconds_total"):
+                return float(line.split()[-1])
+    raise RuntimeError(f"{url}/metrics has no process_cpu_seconds_total")
+
+
 def cloud_parser(
     description: str | None, *, agencies: int = 300, days: float = 14
 ) -> argparse.ArgumentParser:

@@ -1,6 +1,7 @@
 """Incremental evaluation at scale: build the state at T-1h (a rebuild from Prometheus), then
 one incremental cycle to T, each in a fresh process (the second reads the state from files,
-as after a restart). Prints wall time, Prometheus time, queries, peak MiB, state bytes.
+as after a restart). Prints wall time, Prometheus time (wall, and the server's own CPU),
+queries, peak MiB, state bytes.
 
     .venv/bin/python benchmarks/scale_incremental.py [--agencies 300 --workloads-per-agency 50]
     .venv/bin/python benchmarks/scale_incremental.py --backend victoriametrics
@@ -86,7 +87,7 @@ def main() -> None:
         )
         print(json.dumps(figures))
         return
-    from common import child_figures, single_pod_cloud
+    from common import child_figures, server_cpu_seconds, single_pod_cloud
     from scale import server_for
 
     dataset = single_pod_cloud(
@@ -94,12 +95,13 @@ def main() -> None:
     )
     state = Path(tempfile.mkdtemp(prefix="rightsizer-state-"))
     print(
-        f"{'cycle':>12} {'wall s':>7} {'prom s':>7} {'ours s':>7} {'queries':>7} "
+        f"{'cycle':>12} {'wall s':>7} {'prom s':>7} {'srv cpu':>7} {'ours s':>7} {'queries':>7} "
         f"{'peak MiB':>8} {'workloads':>9} {'rebuilt':>7} {'state MB':>8} {'shards':>6}"
     )
     with server_for(dataset, args.backend) as server:
         end = dataset.spec.end
         for label, at in (("rebuild T-1h", end - timedelta(hours=1)), ("incremental", end)):
+            cpu = server_cpu_seconds(server.url)
             _, f = child_figures(
                 __file__,
                 "--url",
@@ -114,7 +116,8 @@ def main() -> None:
                 str(args.agencies_per_batch),
             )
             print(
-                f"{label:>12} {f['wall']:>7.1f} {f['prometheusWall']:>7.1f} {f['ours']:>7.1f} "
+                f"{label:>12} {f['wall']:>7.1f} {f['prometheusWall']:>7.1f} "
+                f"{server_cpu_seconds(server.url) - cpu:>7.1f} {f['ours']:>7.1f} "
                 f"{f['queries']:>7} {f['peakMiB']:>8.0f} {f['workloads']:>9} {f['rebuilt']:>7} "
                 f"{f['stateBytes'] / 1e6:>8.1f} {f['shards']:>6}  complete={f['complete']}"
             )
