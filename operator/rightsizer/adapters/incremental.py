@@ -9,16 +9,19 @@ encoded by ``statecodec`` and kept in a ``StateStore`` (files for the CLI, shard
 for the operator).
 
 Each cycle, per batch of agencies, a fixed list of queries whatever the number of workloads:
-the inventory (as the full path), ``live_query`` (freshness, sample interval), storage/GPU
-when asked, and ``delta_query`` over the steps since the state's end (CPU, memory and CFS
-periods: no usage query scans the whole window in a steady cycle). When an agency's state is
-missing, undecodable (checksum, version), about something else (its fingerprint: namespaces,
-window, resolution, quantile levels, source URL), newer than the evaluation or older than
-``max_gap``, it is rebuilt: two range queries with one point per UTC midnight
-(``seed_*_query``, the memory one also carrying the day's CFS periods) plus the open day's
-steps. The sketches are turned back into the rows the full path's queries return (the
-throttled ratio as Σ throttled / Σ periods over the window), so ``assemble`` and the core
-run unchanged.
+the inventory over the time since the state's end (``incremental_inventory``: owners,
+projects, requests, limits, replicas, PVCs, OOM kills and restart counters are kept in the
+state, merged each cycle), ``live_query`` (freshness, sample interval), storage/GPU when
+asked, and ``delta_query`` over the steps since the state's end (CPU, memory and CFS
+periods): in a steady cycle no query scans the whole window but storage and GPU's.
+
+When an agency's state is missing, undecodable (checksum, version), about something else
+(its fingerprint: namespaces, window, resolution, quantile levels, project label, source
+URL), newer than the evaluation or older than ``max_gap``, it is rebuilt: three range
+queries with one point per UTC midnight (``seed_*_query``, the memory one also carrying the
+day's CFS periods; the kept inventory's ``seed_query``) plus the open day's steps. The
+sketches are turned back into the rows the full path's queries return (the throttled ratio
+as Σ throttled / Σ periods over the window), so ``assemble`` and the core run unchanged.
 
 Tolerance (measured on the standard synthetic cloud, 3 agencies x 30 workloads x 14 days,
 seeded 30 hours before the end and folded every 3 hours, against the full evaluation at the
@@ -45,6 +48,7 @@ from typing import Any
 
 import structlog
 
+from rightsizer.adapters import incremental_inventory as inventory
 from rightsizer.adapters import incremental_queries as queries
 from rightsizer.adapters import promql
 from rightsizer.adapters.assemble import BatchSeries, assemble_batch
@@ -202,6 +206,7 @@ class IncrementalSource(NamespacesThrough):
             resolution.rate_window,
             levels.cpu,
             levels.memory,
+            request.project_label,
         ]
         return hashlib.sha256(json.dumps(about).encode()).hexdigest()[:32]
 
@@ -255,8 +260,12 @@ class IncrementalSource(NamespacesThrough):
         resolution = self.source.config.resolution
         step = int(duration_seconds(resolution.step))
         instant = {
-            "inventory": promql.inventory_query(
-                ns, window=window, stale_after=stale, project_label=request.project_label
+            "inventory": inventory.delta_query(
+                ns,
+                span_seconds=math.ceil(end.timestamp() - batch.since),
+                window=window,
+                stale_after=stale,
+                project_label=request.project_label,
             ),
             "live": queries.live_query(ns, stale_after=stale),
         }
@@ -278,7 +287,8 @@ class IncrementalSource(NamespacesThrough):
                 levels = batch.plans[0].levels
                 cpu = queries.seed_cpu_query(ns, resolution=resolution, levels=levels.cpu)
                 memory = queries.seed_memory_query(ns, levels=levels.memory)
-                for name, expr in (("seed_cpu", cpu), ("seed_memory", memory)):
+                kept = inventory.seed_query(ns, project_label=request.project_label)
+                for name, expr in (("seed_cpu", cpu), ("seed_memory", memory), ("seed_kept", kept)):
                     tasks.append(
                         (name, _ranged(self.source, expr, first, batch.since, DAY_SECONDS))
                     )
@@ -289,7 +299,7 @@ class IncrementalSource(NamespacesThrough):
         for name in ("inventory", "live", "storage", "gpu"):
             for labels, value in batch.rows.get(name, []):
                 part = labels.get(promql.PART)
-                if part:
+                if part and (name != "inventory" or inventory.is_fresh(part)):
                     series.instant[part].append((labels, value))
         recent = [value for _, value in series.part("cpu_recent")]
         interval = estimate_interval(recent, duration_seconds(promql.RECENT), fallback=step)
@@ -314,11 +324,15 @@ class IncrementalSource(NamespacesThrough):
                     levels=plan.levels,
                     step=step,
                 )
+                inventory.seed(plan.state.inventory, ours("seed_kept"))
             else:
                 plan.state = decode_series(plan.header)  # checked in _load: it decodes
             fold_delta(plan.state, ours("delta"), levels=plan.levels, until=aligned)
+            inventory.fold(plan.state.inventory, ours("inventory"), at=end.timestamp())
             plan.state.end = max(plan.state.end, aligned)
             forget_before(plan.state, window.start)
+            inventory.forget(plan.state.inventory, window.start)
+            inventory.emit(plan.state.inventory, series)
             synthesise(
                 plan.state,
                 series,

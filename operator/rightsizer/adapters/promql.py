@@ -80,9 +80,18 @@ def quantile_of(stat: str) -> float | None:
 
 def inventory_query(ns: str, *, window: str, stale_after: str, project_label: str) -> str:
     """Owners, labels, requests, limits, replicas, HPAs, PVCs and OOM facts, in one query."""
+    return tagged(
+        inventory_parts(ns, window=window, stale_after=stale_after, project_label=project_label)
+    )
+
+
+def inventory_parts(
+    ns: str, *, window: str, stale_after: str, project_label: str
+) -> dict[str, str]:
+    """``inventory_query``'s parts, by name."""
     project = sanitise_label(project_label)
     owner = "owner_kind, owner_name"
-    return tagged(
+    return dict(
         {
             "pod_owner": f"max by (namespace, pod, {owner}) (last_over_time(kube_pod_owner{{{ns}}}[{window}]))",
             "rs_owner": f"max by (namespace, replicaset, {owner}) "

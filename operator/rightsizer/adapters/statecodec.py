@@ -3,8 +3,9 @@
 Layout: ``RSZ`` + schema version (u16) + SHA-256 of the payload (16 bytes) + zlib(payload).
 The payload holds the fingerprint of what the state is about (the collection request and
 the source), the time folded up to, the containers (namespace, pod, container), then per
-resource its day rows and step rows as little-endian columns (``core.columns``). Anything
-that does not decode, or whose checksum or version differs, raises ``StateCorrupt``.
+resource its day rows and step rows as little-endian columns (``core.columns``), then the
+kept inventory as JSON (``incremental_inventory``). Anything that does not decode, or whose
+checksum or version differs, raises ``StateCorrupt``.
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from rightsizer.core.columns import Days, Steps
 from rightsizer.core.sketch import Sketch
 
-SCHEMA = 4
+SCHEMA = 5
 MAGIC = b"RSZ"
 _HEAD = struct.Struct("<3sH16s")
 _STR = struct.Struct("<H")
+_BLOB = struct.Struct("<I")
 _TOP = struct.Struct("<dII")  # end, containers, bytes of their names
 _RESOURCE = struct.Struct("<BBII")  # resource, knots per day, days, steps
 _RESOURCES = ("cpu", "memory", "throttling")
@@ -44,6 +47,7 @@ _CPU_STEP_COLUMNS = {"series": "<u4", "t": "<u4", "total": "<f2"}
 _MEMORY_STEP_COLUMNS = {"series": "<u4", "t": "<u4", "peak": "<f4", "total": "<f8", "count": "<f4"}
 
 ContainerKey = tuple[str, str, str]
+LabelKey = tuple[tuple[str, str], ...]  # a series' labels
 
 
 class StateCorrupt(ValueError):
@@ -56,14 +60,54 @@ class StateOutdated(StateCorrupt):
 
 
 @dataclass
+class KeptInventory:
+    """The inventory rows last seen in the window: each row's labels, value and when it was
+    last seen; the restart counters' last values (and when) and their increases per UTC day.
+    Keyed by ``label_key`` of the labels."""
+
+    rows: dict[LabelKey, tuple[dict[str, str], float, float]] = field(default_factory=dict)
+    counters: dict[LabelKey, tuple[dict[str, str], float, float]] = field(default_factory=dict)
+    restarts: dict[LabelKey, dict[int, float]] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "rows": list(self.rows.values()),
+                "counters": list(self.counters.values()),
+                "restarts": [[list(k), list(d.items())] for k, d in self.restarts.items()],
+            }
+        )
+
+    @classmethod
+    def from_json(cls, data: bytes) -> KeptInventory:
+        found = orjson.loads(data)
+        return cls(
+            rows={label_key(r): (r, float(v), float(t)) for r, v, t in found["rows"]},
+            counters={label_key(r): (r, float(v), float(t)) for r, v, t in found["counters"]},
+            restarts={
+                tuple((str(a), str(b)) for a, b in k): {int(d): float(n) for d, n in days}
+                for k, days in found["restarts"]
+            },
+        )
+
+
+def label_key(labels: dict[str, str]) -> LabelKey:
+    """A series' identity: its labels in the order Prometheus gives them (sorted by name)."""
+    if not isinstance(labels, dict):
+        raise StateCorrupt("a row without its labels")
+    return tuple(labels.items())
+
+
+@dataclass
 class AgencyState:
     """Everything folded for one collection request, up to ``end`` (epoch seconds): the
-    containers seen, and per resource a sketch whose series index ``keys``."""
+    containers seen, per resource a sketch whose series index ``keys``, and the inventory."""
 
     fingerprint: str
     end: float
     keys: list[ContainerKey] = field(default_factory=list)
     sketches: dict[str, Sketch] = field(default_factory=dict)
+    inventory: KeptInventory = field(default_factory=KeptInventory)
 
 
 def encode(state: AgencyState) -> bytes:
@@ -82,6 +126,8 @@ def encode(state: AgencyState) -> bytes:
         out += np.asarray(days.knots, dtype="<f4").tobytes()
         for name, kind in _step_columns(resource).items():
             out += np.asarray(getattr(steps, name), dtype=kind).tobytes()
+    inventory = state.inventory.to_json()
+    out += _BLOB.pack(len(inventory)) + inventory
     payload = bytes(out)
     digest = hashlib.sha256(payload).digest()[:16]
     return _HEAD.pack(MAGIC, SCHEMA, digest) + zlib.compress(payload, 6)
@@ -133,7 +179,15 @@ def _undecodable() -> Iterator[None]:
         yield
     except StateCorrupt:
         raise
-    except (struct.error, zlib.error, UnicodeDecodeError, IndexError, ValueError) as error:
+    except (
+        struct.error,
+        zlib.error,
+        UnicodeDecodeError,
+        IndexError,
+        ValueError,
+        KeyError,
+        TypeError,
+    ) as error:
         raise StateCorrupt(f"undecodable state: {error}") from error
 
 
@@ -190,6 +244,12 @@ class _Reader:
             if len(sketch.series()) and sketch.series().max() >= len(keys):
                 raise StateCorrupt("a series without its container")
             state.sketches[resource] = sketch
+        (size,) = self.take(_BLOB)
+        inventory = self.data[self.at : self.at + int(size)]  # type: ignore[call-overload]
+        if len(inventory) != size:
+            raise StateCorrupt("truncated state")
+        self.at += len(inventory)
+        state.inventory = KeptInventory.from_json(inventory)
         if self.at != len(self.data):
             raise StateCorrupt("trailing bytes in state")
         return state
