@@ -8,7 +8,14 @@ import pytest
 from rightsizer.adapters import incremental_inventory as inventory
 from rightsizer.adapters.assemble import BatchSeries, Labels
 from rightsizer.adapters.promql import PART
-from rightsizer.adapters.statecodec import AgencyState, KeptInventory, decode, encode
+from rightsizer.adapters.statecodec import (
+    AgencyState,
+    KeptInventory,
+    StateCorrupt,
+    decode,
+    encode,
+    label_key,
+)
 
 DAY = 86_400
 T0 = 20_000 * DAY  # a UTC midnight
@@ -109,7 +116,7 @@ def test_the_seed_reads_one_point_per_midnight() -> None:
     points = [(T0 + DAY, 1.0), (T0 + 2 * DAY, 1.0), (T0 + 3 * DAY, 4.0)]
     rows = [(counter("p1"), points), (owner("p1", "rs-1"), [(T0 + DAY, 1.0), (T0 + 2 * DAY, 1.0)])]
     inventory.seed(kept, rows)
-    key = tuple(counter("p1").items())
+    key = label_key(counter("p1"))
     assert kept.restarts[key] == {20_002: 3.0}
     assert kept.counters[key] == (counter("p1"), 4.0, T0 + 3 * DAY)
     assert list(kept.rows.values()) == [(owner("p1", "rs-1"), 1.0, T0 + 2 * DAY)]
@@ -121,3 +128,17 @@ def test_the_kept_inventory_survives_encoding() -> None:
     inventory.fold(state.inventory, [(counter("p1"), 2.0)], at=T0 + 60)
     again = decode(encode(state))
     assert again.inventory == state.inventory
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"rows": [[["namespace", "pod"], [["a", 1.0, 2.0]]]], "counters": [], "restarts": []}',
+        b'{"rows": [], "counters": [], "restarts": [[[["pod"], []], [[1, 2.0]]]]}',
+        b'{"rows": [], "counters": []}',
+        b"not json",
+    ],
+)
+def test_a_damaged_inventory_is_corrupt_state(data: bytes) -> None:
+    with pytest.raises(StateCorrupt):
+        KeptInventory.from_json(data)

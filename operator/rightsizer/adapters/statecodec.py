@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -47,7 +48,7 @@ _CPU_STEP_COLUMNS = {"series": "<u4", "t": "<u4", "total": "<f2"}
 _MEMORY_STEP_COLUMNS = {"series": "<u4", "t": "<u4", "peak": "<f4", "total": "<f8", "count": "<f4"}
 
 ContainerKey = tuple[str, str, str]
-LabelKey = tuple[tuple[str, str], ...]  # a series' labels
+LabelKey = tuple[tuple[str, ...], tuple[str, ...]]  # a series' label names, and values
 
 
 class StateCorrupt(ValueError):
@@ -70,32 +71,71 @@ class KeptInventory:
     restarts: dict[LabelKey, dict[int, float]] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
+        """Rows grouped by their label names (each name written once per group, not per
+        row: a third of the bytes, and of the time to read them back)."""
         return orjson.dumps(
             {
-                "rows": list(self.rows.values()),
-                "counters": list(self.counters.values()),
+                "rows": _grouped(self.rows.values()),
+                "counters": _grouped(self.counters.values()),
                 "restarts": [[list(k), list(d.items())] for k, d in self.restarts.items()],
             }
         )
 
     @classmethod
     def from_json(cls, data: bytes) -> KeptInventory:
-        found = orjson.loads(data)
+        """The inventory ``to_json`` wrote; ``StateCorrupt`` for anything else."""
+        with _undecodable():
+            return cls._from(orjson.loads(data))
+
+    @classmethod
+    def _from(cls, found: Any) -> KeptInventory:
         return cls(
-            rows={label_key(r): (r, float(v), float(t)) for r, v, t in found["rows"]},
-            counters={label_key(r): (r, float(v), float(t)) for r, v, t in found["counters"]},
+            rows=_ungrouped(found["rows"]),
+            counters=_ungrouped(found["counters"]),
             restarts={
-                tuple((str(a), str(b)) for a, b in k): {int(d): float(n) for d, n in days}
+                _restart_key(k): {int(d): float(n) for d, n in days}
                 for k, days in found["restarts"]
             },
         )
 
 
+Row = tuple[dict[str, str], float, float]
+
+
+def _grouped(rows: Iterable[Row]) -> list[list[Any]]:
+    groups: dict[tuple[str, ...], list[list[Any]]] = {}
+    for labels, value, seen in rows:
+        groups.setdefault(tuple(labels), []).append([*labels.values(), value, seen])
+    return [[list(names), entries] for names, entries in groups.items()]
+
+
+def _ungrouped(groups: list[list[Any]]) -> dict[LabelKey, Row]:
+    found: dict[LabelKey, Row] = {}
+    for group, entries in groups:
+        names, width = tuple(group), len(group)
+        for entry in entries:
+            if len(entry) != width + 2:
+                raise StateCorrupt("an inventory row without its labels")
+            values = tuple(entry[:width])
+            found[names, values] = (
+                dict(zip(names, values, strict=True)),
+                entry[width],
+                entry[width + 1],
+            )
+    return found
+
+
+def _restart_key(flat: list[list[str]]) -> LabelKey:
+    names, values = flat
+    if len(names) != len(values):
+        raise StateCorrupt("a restart count without its labels")
+    return tuple(names), tuple(values)
+
+
 def label_key(labels: dict[str, str]) -> LabelKey:
-    """A series' identity: its labels in the order Prometheus gives them (sorted by name)."""
-    if not isinstance(labels, dict):
-        raise StateCorrupt("a row without its labels")
-    return tuple(labels.items())
+    """A series' identity: its label names in the order Prometheus gives them (sorted), and
+    their values."""
+    return tuple(labels), tuple(labels.values())
 
 
 @dataclass
