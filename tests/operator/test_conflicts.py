@@ -137,8 +137,10 @@ async def test_an_edit_after_the_read_is_never_overwritten(cluster: Cluster, edi
             for (resource, _, _), obj in server.objects.items()
             if resource == server.resource("apps", "v1", "deployments") and not obj.deleted
         ]
-        pod = copy.deepcopy(pod_template(cluster.workload(key))["containers"])
+        before = pod_template(cluster.workload(key))["containers"]
+        pod = copy.deepcopy(before)
         change(pod)
+        assert pod != before, f"the {edit} edit changes nothing in {key}: pick another value"
         await server.write(
             ("apps/v1/deployments", namespace, name),
             {"spec": {"template": {"spec": {"containers": pod}}}},
