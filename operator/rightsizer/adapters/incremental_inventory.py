@@ -25,9 +25,19 @@ from rightsizer.adapters.promql import PART, POD_KEYS, inventory_parts, tagged
 from rightsizer.adapters.statecodec import KeptInventory, LabelKey, label_key
 from rightsizer.core.sketch import DAY_SECONDS
 
-KEPT = ("pod_owner", "rs_owner", "job_owner", "pod_project", "request", "limit", "replicas")
-KEPT_TOO = ("pvc", "oom")
-FRESH = ("alive", "hpa", "hpa_metric")  # over staleAfter: cheap, and must be current
+KEPT = (  # kept in the state, merged each cycle
+    "pod_owner",
+    "rs_owner",
+    "job_owner",
+    "pod_project",
+    "request",
+    "limit",
+    "replicas",
+    "pvc",
+    "oom",
+)
+# read each cycle as they are: over staleAfter (cheap, and must be current), and the node
+FRESH = ("alive", "hpa", "hpa_metric", "node")
 COUNTER = "i_restarts"  # the restart counter's last value, per container
 RESTARTS = "kube_pod_container_status_restarts_total"
 
@@ -40,8 +50,8 @@ def delta_query(
     span = f"{max(1, span_seconds)}s"
     recent = inventory_parts(ns, window=span, stale_after=stale_after, project_label=project_label)
     whole = inventory_parts(ns, window=window, stale_after=stale_after, project_label=project_label)
-    parts = {name: recent[name] for name in (*KEPT, *KEPT_TOO, *FRESH)}
-    parts["node"] = whole["node"]
+    parts = {name: recent[name] for name in (*KEPT, *FRESH)}
+    parts["node"] = whole["node"]  # cluster-wide, over the window: a few series
     parts[COUNTER] = _counter(ns, span)
     return tagged(parts)
 
@@ -51,7 +61,7 @@ def seed_query(ns: str, *, project_label: str) -> str:
     restart counters' last values."""
     day = f"{DAY_SECONDS}s"
     whole = inventory_parts(ns, window=day, stale_after=day, project_label=project_label)
-    parts = {name: whole[name] for name in (*KEPT, *KEPT_TOO)}
+    parts = {name: whole[name] for name in KEPT}
     parts[COUNTER] = _counter(ns, day)
     return tagged(parts)
 
@@ -81,7 +91,7 @@ def fold(kept: KeptInventory, rows: Instant, *, at: float) -> None:
         part = labels.get(PART)
         if part == COUNTER:
             _count(kept, labels, value, at=at, day=day)
-        elif part in KEPT or part in KEPT_TOO:
+        elif part in KEPT:
             kept.rows[label_key(labels)] = (labels, value, at)
 
 
@@ -122,4 +132,4 @@ def emit(kept: KeptInventory, series: BatchSeries) -> None:
 
 def is_fresh(part: str) -> bool:
     """Parts of ``delta_query`` that go to the evaluation as they are, not into the state."""
-    return part in FRESH or part == "node"
+    return part in FRESH

@@ -91,40 +91,38 @@ def inventory_parts(
     """``inventory_query``'s parts, by name."""
     project = sanitise_label(project_label)
     owner = "owner_kind, owner_name"
-    return dict(
-        {
-            "pod_owner": f"max by (namespace, pod, {owner}) (last_over_time(kube_pod_owner{{{ns}}}[{window}]))",
-            "rs_owner": f"max by (namespace, replicaset, {owner}) "
-            f"(last_over_time(kube_replicaset_owner{{{ns}}}[{window}]))",
-            "job_owner": f"max by (namespace, job_name, {owner}) "
-            f"(last_over_time(kube_job_owner{{{ns}}}[{window}]))",
-            "pod_project": f"max by (namespace, pod, {project}) "
-            f"(last_over_time(kube_pod_labels{{{ns}}}[{window}]))",
-            "alive": f"max by (namespace, pod) (last_over_time(kube_pod_owner{{{ns}}}[{stale_after}]))",
-            "request": f"max by ({POD_KEYS}, resource) "
-            f"(last_over_time(kube_pod_container_resource_requests{{{ns}}}[{window}]))",
-            "limit": f"max by ({POD_KEYS}, resource) "
-            f"(last_over_time(kube_pod_container_resource_limits{{{ns}}}[{window}]))",
-            # cluster-wide: the largest node, the bound of any plausible usage
-            "node": "max by (resource) (last_over_time("
-            f'kube_node_status_allocatable{{resource=~"cpu|memory|nvidia_com_gpu"}}[{window}]))',
-            "replicas": "max by (namespace, deployment, statefulset, daemonset) (last_over_time("
-            '{__name__=~"kube_deployment_spec_replicas|kube_statefulset_replicas|'
-            f'kube_daemonset_status_desired_number_scheduled",{ns}}}[{window}]))',
-            "hpa": "max by (namespace, horizontalpodautoscaler, scaletargetref_kind, "
-            f"scaletargetref_name) (last_over_time(kube_horizontalpodautoscaler_info{{{ns}}}"
-            f"[{stale_after}]))",
-            "hpa_metric": "max by (namespace, horizontalpodautoscaler, metric_name) (last_over_time("
-            f"kube_horizontalpodautoscaler_spec_target_metric{{{ns}}}[{stale_after}]))",
-            "pvc": "max by (namespace, pod, persistentvolumeclaim) (last_over_time("
-            f"kube_pod_spec_volumes_persistentvolumeclaims_info{{{ns}}}[{window}]))",
-            "oom": f"max by ({POD_KEYS}) (max_over_time("
-            f'kube_pod_container_status_last_terminated_reason{{{ns},reason="OOMKilled"}}'
-            f"[{window}]))",
-            "restarts": f"sum by ({POD_KEYS}) "
-            f"(increase(kube_pod_container_status_restarts_total{{{ns}}}[{window}]))",
-        }
-    )
+    return {
+        "pod_owner": f"max by (namespace, pod, {owner}) (last_over_time(kube_pod_owner{{{ns}}}[{window}]))",
+        "rs_owner": f"max by (namespace, replicaset, {owner}) "
+        f"(last_over_time(kube_replicaset_owner{{{ns}}}[{window}]))",
+        "job_owner": f"max by (namespace, job_name, {owner}) "
+        f"(last_over_time(kube_job_owner{{{ns}}}[{window}]))",
+        "pod_project": f"max by (namespace, pod, {project}) "
+        f"(last_over_time(kube_pod_labels{{{ns}}}[{window}]))",
+        "alive": f"max by (namespace, pod) (last_over_time(kube_pod_owner{{{ns}}}[{stale_after}]))",
+        "request": f"max by ({POD_KEYS}, resource) "
+        f"(last_over_time(kube_pod_container_resource_requests{{{ns}}}[{window}]))",
+        "limit": f"max by ({POD_KEYS}, resource) "
+        f"(last_over_time(kube_pod_container_resource_limits{{{ns}}}[{window}]))",
+        # cluster-wide: the largest node, the bound of any plausible usage
+        "node": "max by (resource) (last_over_time("
+        f'kube_node_status_allocatable{{resource=~"cpu|memory|nvidia_com_gpu"}}[{window}]))',
+        "replicas": "max by (namespace, deployment, statefulset, daemonset) (last_over_time("
+        '{__name__=~"kube_deployment_spec_replicas|kube_statefulset_replicas|'
+        f'kube_daemonset_status_desired_number_scheduled",{ns}}}[{window}]))',
+        "hpa": "max by (namespace, horizontalpodautoscaler, scaletargetref_kind, "
+        f"scaletargetref_name) (last_over_time(kube_horizontalpodautoscaler_info{{{ns}}}"
+        f"[{stale_after}]))",
+        "hpa_metric": "max by (namespace, horizontalpodautoscaler, metric_name) (last_over_time("
+        f"kube_horizontalpodautoscaler_spec_target_metric{{{ns}}}[{stale_after}]))",
+        "pvc": "max by (namespace, pod, persistentvolumeclaim) (last_over_time("
+        f"kube_pod_spec_volumes_persistentvolumeclaims_info{{{ns}}}[{window}]))",
+        "oom": f"max by ({POD_KEYS}) (max_over_time("
+        f'kube_pod_container_status_last_terminated_reason{{{ns},reason="OOMKilled"}}'
+        f"[{window}]))",
+        "restarts": f"sum by ({POD_KEYS}) "
+        f"(increase(kube_pod_container_status_restarts_total{{{ns}}}[{window}]))",
+    }
 
 
 def cpu_counters_query(ns: str, *, window: str, seconds: bool = True) -> str:
