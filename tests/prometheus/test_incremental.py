@@ -270,6 +270,8 @@ def test_query_count_per_cycle_does_not_grow_with_workloads(
     small = served_per_cycle(8, tmp_folders[0])
     large = served_per_cycle(64, tmp_folders[1])
     assert small == large
-    # per agency: inventory, live, storage, GPU and delta each cycle; three seed queries more
-    # when rebuilding (CPU, memory, the kept inventory)
-    assert small == (3 * 8, 3 * 5)
+    # per agency, one query per part: inventory (9 kept, 4 fresh, restarts), live (2),
+    # storage, GPU and delta (6) each cycle; when rebuilding, the seeds' parts more: CPU
+    # (6 quantiles, max, sum, count), memory (max, sum, count, 2 CFS) and the kept inventory's
+    steady = 14 + 2 + 1 + 1 + 6
+    assert small == (3 * (steady + 9 + 5 + 10), 3 * steady)

@@ -8,18 +8,20 @@ periods; all of an agency's containers as numpy columns, computed a whole agency
 encoded by ``statecodec`` and kept in a ``StateStore`` (files for the CLI, sharded ConfigMaps
 for the operator).
 
-Each cycle, per batch of agencies, a fixed list of queries whatever the number of workloads:
+Each cycle, per batch of agencies, a fixed list of queries whatever the number of workloads,
+one per part (``incremental_queries``: parts joined by ``or`` cost Prometheus more than
+their sum):
 the inventory over the time since the state's end (``incremental_inventory``: owners,
 projects, requests, limits, replicas, PVCs, OOM kills and restart counters are kept in the
-state, merged each cycle), ``live_query`` (freshness, sample interval), storage/GPU when
-asked, and ``delta_query`` over the steps since the state's end (CPU, memory and CFS
+state, merged each cycle), ``live_parts`` (freshness, sample interval), storage/GPU when
+asked, and ``delta_parts`` over the steps since the state's end (CPU, memory and CFS
 periods): in a steady cycle no query scans the whole window but storage and GPU's.
 
 When an agency's state is missing, undecodable (checksum, version), about something else
 (its fingerprint: namespaces, window, resolution, quantile levels, project label, source
 URL), newer than the evaluation or older than ``max_gap``, it is rebuilt: three range
-queries with one point per UTC midnight (``seed_*_query``, the memory one also carrying the
-day's CFS periods; the kept inventory's ``seed_query``) plus the open day's steps. The
+queries' parts with one point per UTC midnight (``seed_*_parts``, the memory one also carrying the
+day's CFS periods; the kept inventory's ``seed_parts``) plus the open day's steps. The
 sketches are turned back into the rows the full path's queries return (the throttled ratio
 as Σ throttled / Σ periods over the window), so ``assemble`` and the core run unchanged.
 
@@ -40,7 +42,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -150,18 +152,19 @@ class IncrementalSource(NamespacesThrough):
         self.rebuilt = {}
         plans = [self._plan(r, aligned) for r in requests_ if r.namespaces]
         batches = self._batches(plans, aligned)
-        tasks = [(i, name, run) for i, b in enumerate(batches) for name, run in self._tasks(b, end)]
+        tasks = [(i, query) for i, b in enumerate(batches) for query in self._tasks(b, end)]
         remaining = [sum(1 for t in tasks if t[0] == i) for i in range(len(batches))]
         asked = list(remaining)
         results: dict[str, Collection | SourceUnavailable] = {}
         failed: set[int] = set()
         with ThreadPoolExecutor(max_workers=max(1, self.source.config.workers)) as pool:
-            futures = {pool.submit(run): (i, name) for i, name, run in tasks}
+            futures = {pool.submit(query.run): (i, query) for i, query in tasks}
             for done, future in enumerate(as_completed(futures), start=1):
-                index, name = futures.pop(future)  # its answer is let go once folded
+                index, query = futures.pop(future)  # its answer is let go once folded
                 try:
                     if index not in failed:
-                        batches[index].rows[name] = future.result()
+                        rows = batches[index].rows.setdefault(query.name, [])
+                        rows.extend(_tagged(future.result(), query.part))
                 except SourceUnavailable as error:
                     failed.add(index)
                     results.update({p.request.key: error for p in batches[index].plans})
@@ -253,45 +256,56 @@ class IncrementalSource(NamespacesThrough):
                 batches.append(_Batch(group[i : i + size], float(start), since is None))
         return batches
 
-    def _tasks(self, batch: _Batch, end: datetime) -> list[tuple[str, Callable[[], Any]]]:
+    def _tasks(self, batch: _Batch, end: datetime) -> list[_Query]:
+        """The batch's queries: one per part (storage and GPU tag their own rows)."""
         request = batch.plans[0].request
         ns = promql.namespace_matcher(n for p in batch.plans for n in p.request.namespaces)
         window, stale = request.window, request.stale_after
         resolution = self.source.config.resolution
         step = int(duration_seconds(resolution.step))
-        instant = {
-            "inventory": inventory.delta_query(
+        instant: dict[str, Mapping[str, str]] = {
+            "inventory": inventory.delta_parts(
                 ns,
                 span_seconds=math.ceil(end.timestamp() - batch.since),
                 window=window,
                 stale_after=stale,
                 project_label=request.project_label,
             ),
-            "live": queries.live_query(ns, stale_after=stale),
+            "live": queries.live_parts(ns, stale_after=stale),
         }
         if "storage" in request.stats:
-            instant["storage"] = promql.storage_query(ns, window=window)
+            instant["storage"] = {"": promql.storage_query(ns, window=window)}
         if "gpu" in request.stats:
-            instant["gpu"] = promql.gpu_query(ns, window=window)
-        tasks: list[tuple[str, Callable[[], Any]]] = [
-            (name, _instant(self.source, expr, end)) for name, expr in instant.items()
+            instant["gpu"] = {"": promql.gpu_query(ns, window=window)}
+        tasks = [
+            _Query(name, part, _instant(self.source, expr, end))
+            for name, parts in instant.items()
+            for part, expr in parts.items()
         ]
         aligned = math.floor(end.timestamp() / step) * step
+        ranged: list[tuple[str, Mapping[str, str], float, float, int]] = []
         if batch.since + step <= aligned:
-            delta = queries.delta_query(ns, resolution=resolution, step_seconds=step)
-            tasks.append(("delta", _ranged(self.source, delta, batch.since + step, aligned, step)))
+            delta = queries.delta_parts(ns, resolution=resolution, step_seconds=step)
+            ranged.append(("delta", delta, batch.since + step, aligned, step))
         if batch.seed:
             start = end.timestamp() - duration_seconds(window)
             first = math.floor(start / DAY_SECONDS) * DAY_SECONDS + DAY_SECONDS
             if first <= batch.since:
                 levels = batch.plans[0].levels
-                cpu = queries.seed_cpu_query(ns, resolution=resolution, levels=levels.cpu)
-                memory = queries.seed_memory_query(ns, levels=levels.memory)
-                kept = inventory.seed_query(ns, project_label=request.project_label)
-                for name, expr in (("seed_cpu", cpu), ("seed_memory", memory), ("seed_kept", kept)):
-                    tasks.append(
-                        (name, _ranged(self.source, expr, first, batch.since, DAY_SECONDS))
-                    )
+                for name, parts in (
+                    (
+                        "seed_cpu",
+                        queries.seed_cpu_parts(ns, resolution=resolution, levels=levels.cpu),
+                    ),
+                    ("seed_memory", queries.seed_memory_parts(ns, levels=levels.memory)),
+                    ("seed_kept", inventory.seed_parts(ns, project_label=request.project_label)),
+                ):
+                    ranged.append((name, parts, first, batch.since, DAY_SECONDS))
+        tasks.extend(
+            _Query(name, part, _ranged(self.source, expr, start, stop, every))
+            for name, parts, start, stop, every in ranged
+            for part, expr in parts.items()
+        )
         return tasks
 
     def _finish(self, batch: _Batch, end: datetime, asked: int, step: int) -> dict[str, Collection]:
@@ -313,8 +327,9 @@ class IncrementalSource(NamespacesThrough):
             interval=interval,
         )
         aligned = math.floor(end.timestamp() / step) * step
+        by_namespace = _by_namespace(batch.rows)
         for plan in batch.plans:
-            ours = _Of(batch.rows, set(plan.request.namespaces))
+            ours = _Of(by_namespace, plan.request.namespaces)
             if plan.header is None:
                 plan.state = AgencyState(plan.fingerprint, batch.since)
                 seed_state(
@@ -366,15 +381,42 @@ class IncrementalSource(NamespacesThrough):
 
 
 @dataclass(frozen=True)
+class _Query:
+    """One query of a batch: its answer's rows go to ``name``, each tagged with ``part``
+    (an empty part: the query tags its own rows)."""
+
+    name: str
+    part: str
+    run: Callable[[], Any]
+
+
+def _tagged(rows: list[Any], part: str) -> list[Any]:
+    if part:
+        for row in rows:
+            row[0][promql.PART] = part
+    return rows
+
+
+def _by_namespace(rows: dict[str, list[Any]]) -> dict[str, dict[str, list[Any]]]:
+    """A batch's answer rows, by query name and namespace (each row looked at once)."""
+    found: dict[str, dict[str, list[Any]]] = {}
+    for name, answer in rows.items():
+        mine = found[name] = {}
+        for row in answer:
+            mine.setdefault(row[0].get("namespace"), []).append(row)
+    return found
+
+
+@dataclass(frozen=True)
 class _Of:
     """A batch's answer rows about some namespaces (one agency's)."""
 
-    rows: dict[str, Any]
-    namespaces: set[str]
+    rows: dict[str, dict[str, list[Any]]]
+    namespaces: Sequence[str]
 
     def __call__(self, name: str) -> list[Any]:
-        rows = self.rows.get(name, [])
-        return [row for row in rows if row[0].get("namespace") in self.namespaces]
+        rows = self.rows.get(name, {})
+        return [row for namespace in self.namespaces for row in rows.get(namespace, ())]
 
 
 def _instant(source: PrometheusSource, expr: str, end: datetime) -> Callable[[], Any]:

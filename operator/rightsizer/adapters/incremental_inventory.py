@@ -6,7 +6,7 @@ in every cycle, most of a steady cycle's Prometheus time. Here each kept row (it
 value and the time it was last seen) lives in the agency's state; a steady cycle asks for
 the same parts over the time since the state's end only and merges them: a row seen again
 takes the new value, a row not seen since the window's start is forgotten. A rebuild reads
-them once per UTC midnight over the window (``seed_query``).
+them once per UTC midnight over the window (``seed_parts``).
 
 Restarts are a counter: the state keeps each container's last value and the increases per
 UTC day (a reset counts its new value), and the window's restarts are the sum of the days
@@ -21,7 +21,7 @@ restarts before the window's first midnight are not counted.
 from __future__ import annotations
 
 from rightsizer.adapters.assemble import BatchSeries, Instant, Labels, Ranged
-from rightsizer.adapters.promql import PART, POD_KEYS, inventory_parts, tagged
+from rightsizer.adapters.promql import PART, POD_KEYS, inventory_parts
 from rightsizer.adapters.statecodec import KeptInventory, LabelKey, label_key
 from rightsizer.core.sketch import DAY_SECONDS
 
@@ -42,9 +42,9 @@ COUNTER = "i_restarts"  # the restart counter's last value, per container
 RESTARTS = "kube_pod_container_status_restarts_total"
 
 
-def delta_query(
+def delta_parts(
     ns: str, *, span_seconds: int, window: str, stale_after: str, project_label: str
-) -> str:
+) -> dict[str, str]:
     """Instant, at the cycle's end: the kept parts over the time since the state's end, the
     fresh parts, the largest node over the window, and the restart counters."""
     span = f"{max(1, span_seconds)}s"
@@ -53,17 +53,17 @@ def delta_query(
     parts = {name: recent[name] for name in (*KEPT, *FRESH)}
     parts["node"] = whole["node"]  # cluster-wide, over the window: a few series
     parts[COUNTER] = _counter(ns, span)
-    return tagged(parts)
+    return parts
 
 
-def seed_query(ns: str, *, project_label: str) -> str:
+def seed_parts(ns: str, *, project_label: str) -> dict[str, str]:
     """Range, one point per UTC midnight: the kept parts over the day before it, and the
     restart counters' last values."""
     day = f"{DAY_SECONDS}s"
     whole = inventory_parts(ns, window=day, stale_after=day, project_label=project_label)
     parts = {name: whole[name] for name in KEPT}
     parts[COUNTER] = _counter(ns, day)
-    return tagged(parts)
+    return parts
 
 
 def _counter(ns: str, span: str) -> str:
@@ -71,7 +71,7 @@ def _counter(ns: str, span: str) -> str:
 
 
 def seed(kept: KeptInventory, rows: Ranged) -> None:
-    """Rows of ``seed_query`` (one point per midnight) into ``kept``."""
+    """Rows of ``seed_parts`` (one point per midnight) into ``kept``."""
     for labels, points in rows:
         if not points:
             continue
@@ -85,7 +85,7 @@ def seed(kept: KeptInventory, rows: Ranged) -> None:
 
 
 def fold(kept: KeptInventory, rows: Instant, *, at: float) -> None:
-    """Rows of ``delta_query`` (kept parts and counters only) read at ``at`` into ``kept``."""
+    """Rows of ``delta_parts`` (kept parts and counters only) read at ``at`` into ``kept``."""
     day = int(at // DAY_SECONDS)
     for labels, value in rows:
         part = labels.get(PART)
@@ -131,5 +131,5 @@ def emit(kept: KeptInventory, series: BatchSeries) -> None:
 
 
 def is_fresh(part: str) -> bool:
-    """Parts of ``delta_query`` that go to the evaluation as they are, not into the state."""
+    """Parts of ``delta_parts`` that go to the evaluation as they are, not into the state."""
     return part in FRESH
