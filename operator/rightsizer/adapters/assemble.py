@@ -169,23 +169,27 @@ class _Indexes:
     by_part: dict[str, dict[ContainerKey, float]]
     daily: dict[str, dict[ContainerKey, dict[int, float]]]
     node_capacity: dict[Resource, float]  # the largest node's allocatable, when known
+    _prefixed: dict[str, dict[str, dict[ContainerKey, float]]] = field(default_factory=dict)
 
     def values(self, part: str) -> dict[ContainerKey, float]:
         return self.by_part.get(part, {})
 
     def prefixed(self, prefix: str) -> dict[str, dict[ContainerKey, float]]:
-        """Parts named ``<prefix><stat>``, by stat."""
-        return {
-            part[len(prefix) :]: rows
-            for part, rows in self.by_part.items()
-            if part.startswith(prefix)
-        }
+        """Parts named ``<prefix><stat>``, by stat (found once per batch)."""
+        if prefix not in self._prefixed:
+            self._prefixed[prefix] = {
+                part[len(prefix) :]: rows
+                for part, rows in self.by_part.items()
+                if part.startswith(prefix)
+            }
+        return self._prefixed[prefix]
 
     @classmethod
     def build(cls, series: BatchSeries, context: BatchContext) -> _Indexes:
+        start = context.end.timestamp() - context.window_seconds
         daily = {
             part: {
-                _container_key(labels): {_day_index(ts, context): value for ts, value in points}
+                _container_key(labels): {_day_index(ts, start): value for ts, value in points}
                 for labels, points in rows
             }
             for part, rows in series.daily.items()
@@ -399,8 +403,8 @@ def _container_usage(
     )
 
 
-def _day_index(timestamp: float, context: BatchContext) -> int:
-    start = context.end.timestamp() - context.window_seconds
+def _day_index(timestamp: float, start: float) -> int:
+    """The day (0 = the window's oldest) of a daily point at ``timestamp`` (the day's end)."""
     return round((timestamp - start) / DAY) - 1
 
 
@@ -423,6 +427,7 @@ def _cpu_pods(keys: list[ContainerKey], indexes: _Indexes, context: BatchContext
                 values=values,
                 samples=int(samples[key]),
                 seconds=lifetime,
+                daily_peaks={},  # given: a default would be deep-copied, per pod
                 daily_totals=_daily(indexes, "cpu_day_seconds", key),
             )
         )
@@ -445,6 +450,7 @@ def _memory_pods(
                 samples=int(samples[key]),
                 seconds=samples[key] * context.interval,
                 daily_peaks=_daily(indexes, "mem_day_peak", key),
+                daily_totals={},
             )
         )
     return found
@@ -458,6 +464,8 @@ def _gpu_pods(keys: list[ContainerKey], indexes: _Indexes, context: BatchContext
             values={stat: rows[key] for stat, rows in parts.items() if key in rows},
             samples=int(samples[key]),
             seconds=samples[key] * context.interval,
+            daily_peaks={},
+            daily_totals={},
         )
         for key in keys
         if key in samples

@@ -68,14 +68,12 @@ def combine(pods: Sequence[PodStats], *, days: int) -> ResourceStats:
 
 def _merge_days(pods: Sequence[PodStats], days: int, *, peaks: bool) -> tuple[float, ...]:
     """Per day: the largest peak, or the per-pod mean of the day's totals (per second)."""
-    merged: list[float] = []
-    for day in range(days):
-        if peaks:
-            found = [pod.daily_peaks[day] for pod in pods if day in pod.daily_peaks]
-            if found:
-                merged.append(max(found))
-        else:
-            found = [pod.daily_totals[day] for pod in pods if day in pod.daily_totals]
-            if found:
-                merged.append(sum(found) / len(found) / 86400.0)
-    return tuple(merged)
+    found: dict[int, list[float]] = {}
+    for pod in pods:
+        for day, value in (pod.daily_peaks if peaks else pod.daily_totals).items():
+            if 0 <= day < days:
+                found.setdefault(day, []).append(value)
+    return tuple(
+        max(values) if peaks else sum(values) / len(values) / 86400.0
+        for _, values in sorted(found.items())
+    )
