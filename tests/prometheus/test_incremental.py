@@ -184,6 +184,20 @@ def same_answers(
     within_tolerance(expected, found)
 
 
+def test_rebuilt_names_every_agency_of_the_cycle_though_collected_in_chunks(
+    prometheus: LocalPrometheus, short: list[NamedPolicy], tmp_path: Path
+) -> None:
+    """The evaluation collects agencies in chunks (one ``collect`` each): what a cycle
+    rebuilt is every chunk's, and the next cycle starts afresh."""
+    source = incremental(prometheus.url, tmp_path)
+    end = STANDARD.end - timedelta(hours=2)
+    for chunk in (short[:1], short[1:]):
+        evaluate_policies(chunk, source, end=end)
+    assert sorted(source.rebuilt) == sorted(p.name for p in short)
+    cycle(source, short, hours=1)
+    assert source.rebuilt == {}
+
+
 def test_lost_or_corrupt_state_is_detected_and_rebuilt(
     prometheus: LocalPrometheus, short: list[NamedPolicy], tmp_path: Path
 ) -> None:

@@ -92,10 +92,15 @@ log = structlog.get_logger("rightsizer.state")
 @dataclass(frozen=True)
 class IncrementalConfig:
     """``cpu_levels``: the quantiles kept per day (a policy's own percentiles are added);
-    ``max_gap``: a longer time since the last cycle rebuilds the state instead of folding."""
+    ``max_gap``: a longer time since the last cycle rebuilds the state instead of folding;
+    ``agencies_per_batch``: agencies read by one query (the full path's own setting is
+    ``PrometheusConfig.agencies_per_batch``). A steady cycle's queries cost Prometheus per
+    row, not per query: measured at 300 agencies (README), 25 per query took a third less
+    of Prometheus' CPU than 5, for 23 MiB more at the peak."""
 
     cpu_levels: tuple[float, ...] = (0.5, 0.75, 0.9, 0.95, 0.98, 0.99)
     max_gap: str = "2d"
+    agencies_per_batch: int = 25
 
 
 @dataclass
@@ -134,7 +139,10 @@ class IncrementalSource(NamespacesThrough):
     ) -> None:
         self.source, self.store = source, store
         self.config = config or IncrementalConfig()
-        self.rebuilt: dict[str, str] = {}  # agency -> why its state was rebuilt (last cycle)
+        # agency -> why its state was rebuilt, in the cycle at the latest ``end`` (the
+        # evaluation collects its agencies in chunks: one cycle, several calls)
+        self.rebuilt: dict[str, str] = {}
+        self._cycle: datetime | None = None
         self.state_bytes: dict[str, int] = {}  # agency -> encoded size (last cycle)
         # encoded (compact) between cycles; shared by the operator's per-evaluation sources
         self._memory: dict[str, bytes] = {} if cache is None else cache
@@ -149,7 +157,8 @@ class IncrementalSource(NamespacesThrough):
     ) -> list[Collection | SourceUnavailable]:
         step = int(duration_seconds(self.source.config.resolution.step))
         aligned = math.floor(end.timestamp() / step) * step
-        self.rebuilt = {}
+        if end != self._cycle:
+            self.rebuilt, self._cycle = {}, end
         plans = [self._plan(r, aligned) for r in requests_ if r.namespaces]
         batches = self._batches(plans, aligned)
         tasks = [(i, query) for i, b in enumerate(batches) for query in self._tasks(b, end)]
@@ -248,7 +257,7 @@ class IncrementalSource(NamespacesThrough):
         for plan in plans:
             since = plan.since
             groups.setdefault((plan.request.batch_key(), since, plan.levels), []).append(plan)
-        size = max(1, self.source.config.agencies_per_batch)
+        size = max(1, self.config.agencies_per_batch)
         batches = []
         for (_, since, _), group in groups.items():
             for i in range(0, len(group), size):
