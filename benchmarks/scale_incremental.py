@@ -24,21 +24,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def measure_incremental(
-    url: str, end: datetime, state: Path, *, workers: int = 2, batch: int = 5
+    url: str, end: datetime, state: Path, *, workers: int = 2, batch: int | None = None
 ) -> dict[str, Any]:
     """One evaluation of every agency at ``end`` through the incremental source."""
     from rightsizer.adapters.files import load_policies
-    from rightsizer.adapters.incremental import IncrementalSource
+    from rightsizer.adapters.incremental import IncrementalConfig, IncrementalSource
     from rightsizer.adapters.prometheus import PrometheusConfig, PrometheusSource
     from rightsizer.adapters.statestore import FileStateStore
     from rightsizer.service import NamedPolicy, evaluate_policies, expand_by_label
     from scale import union_seconds
 
     [policy] = [p for p in load_policies([ROOT / "policies"]) if p.name == "default"]
-    prometheus = PrometheusSource(
-        PrometheusConfig(url=url, workers=workers, agencies_per_batch=batch)
-    )
-    source = IncrementalSource(prometheus, FileStateStore(state))
+    prometheus = PrometheusSource(PrometheusConfig(url=url, workers=workers))
+    config = IncrementalConfig() if batch is None else IncrementalConfig(agencies_per_batch=batch)
+    source = IncrementalSource(prometheus, FileStateStore(state), config)
     started = time.perf_counter()
     policies = expand_by_label(
         [NamedPolicy(policy.name, policy.spec)], prometheus, label="rightsizer.io/agency", end=end
@@ -68,7 +67,7 @@ def main() -> None:
 
     parser = cloud_parser(__doc__)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--agencies-per-batch", type=int, default=5)
+    parser.add_argument("--agencies-per-batch", type=int, help="default: IncrementalConfig's")
     parser.add_argument("--state", help=argparse.SUPPRESS)
     parser.add_argument(
         "--backend", choices=["prometheus", "victoriametrics"], default="prometheus"
@@ -112,8 +111,11 @@ def main() -> None:
                 str(state),
                 "--workers",
                 str(args.workers),
-                "--agencies-per-batch",
-                str(args.agencies_per_batch),
+                *(
+                    ["--agencies-per-batch", str(args.agencies_per_batch)]
+                    if args.agencies_per_batch
+                    else []
+                ),
             )
             print(
                 f"{label:>12} {f['wall']:>7.1f} {f['prometheusWall']:>7.1f} "

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from rightsizer.adapters.incremental import IncrementalConfig
+from rightsizer.adapters.prometheus import PrometheusConfig
 from rightsizer.cli import main
 from rightsizer.process import GC_THRESHOLDS
 
@@ -49,3 +51,25 @@ def test_the_command_line_tunes_the_garbage_collector(capsys: pytest.CaptureFixt
         assert gc.get_threshold() == GC_THRESHOLDS != (700, 10, 10)
     finally:
         gc.set_threshold(*before)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "full", "incremental"),
+    [
+        ([], PrometheusConfig.agencies_per_batch, IncrementalConfig.agencies_per_batch),
+        (["--agencies-per-batch", "7"], 7, 7),
+    ],
+)
+def test_agencies_per_batch_is_each_path_s_own_unless_given(
+    arguments: list[str], full: int, incremental: int
+) -> None:
+    """The full path's queries cost per query, the incremental path's per row: each has
+    its own measured default, and the option, when given, sets both."""
+    from rightsizer.cli import build_parser
+    from rightsizer.cli.evaluate import incremental_config, prometheus_config
+
+    common = ["evaluate", "--prometheus-url", "http://p:9090", "--policy", "policies"]
+    args = build_parser().parse_args([*common, *arguments])
+    assert prometheus_config(args).agencies_per_batch == full
+    assert incremental_config(args).agencies_per_batch == incremental
+    assert PrometheusConfig.agencies_per_batch != IncrementalConfig.agencies_per_batch
