@@ -12,7 +12,7 @@ from conftest import ROOT, STANDARD
 from test_query_plan import small_cloud, small_cloud_policies
 
 from rightsizer.adapters.files import load_policies
-from rightsizer.adapters.incremental import IncrementalSource
+from rightsizer.adapters.incremental import IncrementalConfig, IncrementalSource
 from rightsizer.adapters.prometheus import PrometheusConfig, PrometheusSource
 from rightsizer.adapters.statecodec import SCHEMA
 from rightsizer.adapters.statestore import FileStateStore, safe_name
@@ -260,9 +260,10 @@ def served_per_cycle(workloads_per_agency: int, folder: Path) -> tuple[int, int]
     spec = small_cloud(workloads_per_agency)
     chosen = small_cloud_policies()
     with LocalPrometheus(cached_dataset(spec).data_dir) as server:
-        source = IncrementalSource(
+        source = IncrementalSource(  # a rebuild batches as the full path, a steady cycle not
             PrometheusSource(PrometheusConfig(url=server.url, agencies_per_batch=1)),
             FileStateStore(folder),
+            IncrementalConfig(agencies_per_batch=3),
         )
         counts = []
         for end in (spec.end - timedelta(hours=1), spec.end):
@@ -284,8 +285,10 @@ def test_query_count_per_cycle_does_not_grow_with_workloads(
     small = served_per_cycle(8, tmp_folders[0])
     large = served_per_cycle(64, tmp_folders[1])
     assert small == large
-    # per agency, one query per part: inventory (9 kept, 4 fresh, restarts), live (2),
+    # per batch, one query per part: inventory (9 kept, 4 fresh, restarts), live (2),
     # storage, GPU and delta (6) each cycle; when rebuilding, the seeds' parts more: CPU
-    # (6 quantiles, max, sum, count), memory (max, sum, count, 2 CFS) and the kept inventory's
+    # (6 quantiles, max, sum, count), memory (max, sum, count, 2 CFS) and the kept
+    # inventory's. A rebuild reads each of the 3 agencies alone (the full path's batch of 1),
+    # a steady cycle all 3 at once (the incremental path's batch of 3)
     steady = 14 + 2 + 1 + 1 + 6
-    assert small == (3 * (steady + 9 + 5 + 10), 3 * steady)
+    assert small == (3 * (steady + 9 + 5 + 10), 1 * steady)

@@ -93,10 +93,11 @@ log = structlog.get_logger("rightsizer.state")
 class IncrementalConfig:
     """``cpu_levels``: the quantiles kept per day (a policy's own percentiles are added);
     ``max_gap``: a longer time since the last cycle rebuilds the state instead of folding;
-    ``agencies_per_batch``: agencies read by one query (the full path's own setting is
-    ``PrometheusConfig.agencies_per_batch``). A steady cycle's queries cost Prometheus per
-    row, not per query: measured at 300 agencies (README), 25 per query took a third less
-    of Prometheus' CPU than 5, for 23 MiB more at the peak."""
+    ``agencies_per_batch``: agencies read by one query of a steady cycle (a rebuild scans the
+    window, and batches as the full path does: ``PrometheusConfig.agencies_per_batch``). A
+    steady cycle's queries cost Prometheus per row, not per query: measured at 300 agencies
+    (README), 25 per query took a third less of Prometheus' CPU than 5, for 22 MiB more at
+    the peak; a rebuild at 25 peaked at 546 MiB (at 5: 325 MiB)."""
 
     cpu_levels: tuple[float, ...] = (0.5, 0.75, 0.9, 0.95, 0.98, 0.99)
     max_gap: str = "2d"
@@ -257,9 +258,15 @@ class IncrementalSource(NamespacesThrough):
         for plan in plans:
             since = plan.since
             groups.setdefault((plan.request.batch_key(), since, plan.levels), []).append(plan)
-        size = max(1, self.config.agencies_per_batch)
         batches = []
         for (_, since, _), group in groups.items():
+            # a rebuild scans the window as the full path does, and batches as it does
+            size = max(
+                1,
+                self.config.agencies_per_batch
+                if since is not None
+                else self.source.config.agencies_per_batch,
+            )
             for i in range(0, len(group), size):
                 start = since if since is not None else aligned // DAY_SECONDS * DAY_SECONDS
                 batches.append(_Batch(group[i : i + size], float(start), since is None))
