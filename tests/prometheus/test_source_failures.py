@@ -10,7 +10,9 @@ import pytest
 from conftest import ROOT, STANDARD
 from faults import always, fault_server
 
+from rightsizer.adapters.incremental import IncrementalSource
 from rightsizer.adapters.prometheus import PrometheusConfig, PrometheusSource
+from rightsizer.adapters.statestore import FileStateStore
 from rightsizer.cli import main
 from rightsizer.core.policy import PolicySpec
 from rightsizer.localprom import LocalPrometheus
@@ -97,6 +99,27 @@ def test_a_timed_out_query_is_not_sent_again_nor_are_the_others() -> None:
     # and at most one the worker had taken before the others were cancelled
     assert len(queries) <= 3, queries
     assert took < 10, took
+
+
+def test_the_incremental_path_sends_no_more_of_a_batch_whose_query_timed_out(
+    tmp_path: Path,
+) -> None:
+    """A rebuild asks some fifty queries per batch (one per part): after a timeout, the
+    batch's others are cancelled, not each left to time out in turn."""
+    with fault_server(always(200, b"{}", delay=2)) as (url, seen):
+        source = IncrementalSource(
+            PrometheusSource(PrometheusConfig(url=url, timeout=1, retries=2, workers=1)),
+            FileStateStore(tmp_path),
+        )
+        started = time.monotonic()
+        [report] = evaluate_policies([AGENCY], source, end=STANDARD.end)
+        took = time.monotonic() - started
+    assert report.error is not None and "timed out" in report.error.lower()
+    queries = [line for line in seen if line.startswith("/api/v1/query")]
+    # the query that failed the batch, and at most one the worker had taken meanwhile
+    assert len(queries) <= 2, queries
+    assert took < 10, took
+    assert not list(tmp_path.iterdir()), "no state saved from a failed batch"
 
 
 def test_one_failing_query_fails_the_whole_agency(prometheus: LocalPrometheus) -> None:

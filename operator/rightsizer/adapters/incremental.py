@@ -20,8 +20,9 @@ periods): in a steady cycle no query scans the whole window but storage and GPU'
 When an agency's state is missing, undecodable (checksum, version), about something else
 (its fingerprint: namespaces, window, resolution, quantile levels, project label, source
 URL), newer than the evaluation or older than ``max_gap``, it is rebuilt: three range
-queries' parts with one point per UTC midnight (``seed_*_parts``, the memory one also carrying the
-day's CFS periods; the kept inventory's ``seed_parts``) plus the open day's steps. The
+queries' parts with one point per UTC midnight (``seed_*_parts``, the memory one also
+carrying the day's CFS periods; the kept inventory's ``seed_parts``) plus the open day's
+steps. The
 sketches are turned back into the rows the full path's queries return (the throttled ratio
 as Σ throttled / Σ periods over the window), so ``assemble`` and the core run unchanged.
 
@@ -178,6 +179,9 @@ class IncrementalSource(NamespacesThrough):
                 except SourceUnavailable as error:
                     failed.add(index)
                     results.update({p.request.key: error for p in batches[index].plans})
+                    for other, (batch, _) in futures.items():  # the batch has failed
+                        if batch == index:  # ask no more of it (a timeout would repeat)
+                            other.cancel()
                 remaining[index] -= 1
                 if remaining[index] == 0 and index not in failed:
                     results.update(self._finish(batches[index], end, asked[index], step))
