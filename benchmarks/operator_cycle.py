@@ -7,9 +7,13 @@ write). Prints figures; asserts nothing on time.
     python benchmarks/operator_cycle.py                # 300 x 50 (the dataset of scale.py)
     python benchmarks/operator_cycle.py --agencies 20  # smaller
     python benchmarks/operator_cycle.py --baseline     # per-policy lists and queries, no budget
+    python benchmarks/operator_cycle.py --state        # incremental, state in ConfigMaps
 
 Each cycle runs in a fresh process (the cluster-wide listing is read once per cycle); API
-calls are counted by verb and resource as the client sends them.
+calls are counted by verb and resource as the client sends them. With ``--state`` the usage
+comes through the incremental source with its state in sharded ConfigMaps, as the operator
+runs with ``state: configmap``: the first cycle an hour before the data's end (the state
+rebuilt), the next ones at the end (folded from the ConfigMaps, nothing in memory).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
+STATE_NAMESPACE = "rightsizer-system"
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 
@@ -40,7 +45,12 @@ def main() -> None:
     )
     parser.add_argument("--cache-seconds", type=float, default=60.0)
     parser.add_argument("--events-per-minute", type=float, default=120.0)
+    parser.add_argument("--state", action="store_true", help="incremental, state in ConfigMaps")
+    parser.add_argument(
+        "--agencies-per-batch", type=int, help="with --state (default: IncrementalConfig's)"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--hours-before", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--kubeconfig", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--truth", help=argparse.SUPPRESS)
@@ -67,6 +77,8 @@ def main() -> None:
         LocalPrometheus(dataset.data_dir) as prometheus,
     ):
         cp.kubectl("apply", "-f", str(ROOT / "crds"))
+        if args.state:
+            cp.kubectl("create", "namespace", STATE_NAMESPACE)
         started = time.monotonic()
         created = load(cp.admin_kubeconfig, truth)
         print(f"control plane up; {created} objects created in {time.monotonic() - started:.1f}s")
@@ -77,7 +89,10 @@ def main() -> None:
         breakdowns = []
         for cycle in range(1, args.cycles + 1):
             name = {1: "first", 2: "second"}.get(cycle, f"#{cycle}")
-            figures = run_child(cp.admin_kubeconfig, prometheus.url, dataset.truth_path, args)
+            before = 1 if args.state and cycle == 1 else 0
+            figures = run_child(
+                cp.admin_kubeconfig, prometheus.url, dataset.truth_path, args, hours_before=before
+            )
             print(
                 f"{name:>8} {figures['wall']:>7.1f} {figures['peakMiB']:>8.0f} "
                 f"{figures['apiCalls']:>9} {figures['queries']:>7} {figures['workloads']:>9} "
@@ -153,7 +168,9 @@ def load(kubeconfig: Path, truth: dict[str, Any]) -> int:
     return len(deployments) + sum(len(a["namespaces"]) for a in truth["agencies"])
 
 
-def run_child(kubeconfig: Path, url: str, truth: Path, args: argparse.Namespace) -> dict[str, Any]:
+def run_child(
+    kubeconfig: Path, url: str, truth: Path, args: argparse.Namespace, *, hours_before: int
+) -> dict[str, Any]:
     command = [
         sys.executable,
         __file__,
@@ -169,6 +186,14 @@ def run_child(kubeconfig: Path, url: str, truth: Path, args: argparse.Namespace)
         "--events-per-minute",
         str(args.events_per_minute),
         *(["--baseline"] if args.baseline else []),
+        *(["--state"] if args.state else []),
+        *(
+            ["--agencies-per-batch", str(args.agencies_per_batch)]
+            if args.agencies_per_batch
+            else []
+        ),
+        "--hours-before",
+        str(hours_before),
     ]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -176,7 +201,7 @@ def run_child(kubeconfig: Path, url: str, truth: Path, args: argparse.Namespace)
 
 def child(args: argparse.Namespace) -> None:
     """One cycle of every policy, as the operator runs it, in a fresh process."""
-    from datetime import datetime
+    from datetime import datetime, timedelta
 
     from rightsizer.process import tune_garbage_collector
 
@@ -189,12 +214,20 @@ def child(args: argparse.Namespace) -> None:
     from rightsizer.service import NamedPolicy
 
     truth = json.loads(Path(args.truth).read_text())
-    end = datetime.fromisoformat(truth["end"])
+    end = datetime.fromisoformat(truth["end"]) - timedelta(hours=args.hours_before)
     [template] = [p for p in load_policies([ROOT / "policies"]) if p.name == "default"]
     config.load_kube_config(config_file=args.kubeconfig)  # type: ignore[no-untyped-call]
     api = client.ApiClient()
     by_verb = count_requests(api)
-    source = PrometheusSource(PrometheusConfig(url=args.url))
+    prometheus = PrometheusSource(PrometheusConfig(url=args.url))
+    source: Any = prometheus
+    if args.state:
+        from rightsizer.adapters.incremental import IncrementalConfig, IncrementalSource
+        from rightsizer.adapters.statestore import ConfigMapStateStore
+
+        store = ConfigMapStateStore(api=api, namespace=STATE_NAMESPACE)
+        batch = args.agencies_per_batch or IncrementalConfig.agencies_per_batch
+        source = IncrementalSource(prometheus, store, IncrementalConfig(agencies_per_batch=batch))
     policies = []
     for agency in truth["agencies"]:
         spec = template.spec.model_copy(
@@ -214,7 +247,7 @@ def child(args: argparse.Namespace) -> None:
                 "peakMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "apiCalls": cluster.calls,
                 "byVerb": by_verb,
-                "queries": source.queries,
+                "queries": prometheus.queries,
                 "workloads": sum(r.status.workloads for r in results),
                 "annotated": sum(1 for r in results for d in r.decisions if d.writes),
                 "events": sum(r.events for r in results),
