@@ -63,7 +63,7 @@ from rightsizer.adapters.incremental_state import (
     seed_state,
     synthesise,
 )
-from rightsizer.adapters.prometheus import PrometheusSource
+from rightsizer.adapters.prometheus import PrometheusSource, cancel_batch
 from rightsizer.adapters.statecodec import (
     SCHEMA,
     AgencyState,
@@ -163,15 +163,16 @@ class IncrementalSource(NamespacesThrough):
             self.rebuilt, self._cycle = {}, end
         plans = [self._plan(r, aligned) for r in requests_ if r.namespaces]
         batches = self._batches(plans, aligned)
-        tasks = [(i, query) for i, b in enumerate(batches) for query in self._tasks(b, end)]
-        remaining = [sum(1 for t in tasks if t[0] == i) for i in range(len(batches))]
+        tasks = [query for i, b in enumerate(batches) for query in self._tasks(i, b, end)]
+        remaining = [sum(1 for t in tasks if t.batch == i) for i in range(len(batches))]
         asked = list(remaining)
         results: dict[str, Collection | SourceUnavailable] = {}
         failed: set[int] = set()
         with ThreadPoolExecutor(max_workers=max(1, self.source.config.workers)) as pool:
-            futures = {pool.submit(query.run): (i, query) for i, query in tasks}
+            futures = {pool.submit(query.run): query for query in tasks}
             for done, future in enumerate(as_completed(futures), start=1):
-                index, query = futures.pop(future)  # its answer is let go once folded
+                query = futures.pop(future)  # its answer is let go once folded
+                index = query.batch
                 try:
                     if index not in failed:
                         rows = batches[index].rows.setdefault(query.name, [])
@@ -179,9 +180,7 @@ class IncrementalSource(NamespacesThrough):
                 except SourceUnavailable as error:
                     failed.add(index)
                     results.update({p.request.key: error for p in batches[index].plans})
-                    for other, (batch, _) in futures.items():  # the batch has failed
-                        if batch == index:  # ask no more of it (a timeout would repeat)
-                            other.cancel()
+                    cancel_batch(futures, index)
                 remaining[index] -= 1
                 if remaining[index] == 0 and index not in failed:
                     results.update(self._finish(batches[index], end, asked[index], step))
@@ -276,7 +275,7 @@ class IncrementalSource(NamespacesThrough):
                 batches.append(_Batch(group[i : i + size], float(start), since is None))
         return batches
 
-    def _tasks(self, batch: _Batch, end: datetime) -> list[_Query]:
+    def _tasks(self, index: int, batch: _Batch, end: datetime) -> list[_Query]:
         """The batch's queries: one per part (storage and GPU tag their own rows)."""
         request = batch.plans[0].request
         ns = promql.namespace_matcher(n for p in batch.plans for n in p.request.namespaces)
@@ -298,7 +297,7 @@ class IncrementalSource(NamespacesThrough):
         if "gpu" in request.stats:
             instant["gpu"] = {"": promql.gpu_query(ns, window=window)}
         tasks = [
-            _Query(name, part, _instant(self.source, expr, end))
+            _Query(index, name, part, _instant(self.source, expr, end))
             for name, parts in instant.items()
             for part, expr in parts.items()
         ]
@@ -322,7 +321,7 @@ class IncrementalSource(NamespacesThrough):
                 ):
                     ranged.append((name, parts, first, batch.since, DAY_SECONDS))
         tasks.extend(
-            _Query(name, part, _ranged(self.source, expr, start, stop, every))
+            _Query(index, name, part, _ranged(self.source, expr, start, stop, every))
             for name, parts, start, stop, every in ranged
             for part, expr in parts.items()
         )
@@ -402,9 +401,10 @@ class IncrementalSource(NamespacesThrough):
 
 @dataclass(frozen=True)
 class _Query:
-    """One query of a batch: its answer's rows go to ``name``, each tagged with ``part``
-    (an empty part: the query tags its own rows)."""
+    """One query of batch ``batch``: its answer's rows go to ``name``, each tagged with
+    ``part`` (an empty part: the query tags its own rows)."""
 
+    batch: int
     name: str
     part: str
     run: Callable[[], Any]

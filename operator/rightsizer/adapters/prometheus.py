@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import orjson
 import requests
@@ -256,9 +256,7 @@ class PrometheusSource:
                 except SourceUnavailable as error:
                     outcome[index] = error
                     series.pop(index, None)
-                    for other, task in futures.items():  # the batch has failed: ask no more
-                        if task.batch == index:
-                            other.cancel()
+                    cancel_batch(futures, index)
                 remaining[index] -= 1
                 if remaining[index] == 0 and index not in outcome:
                     # assembled as soon as its last query answers: raw series are let go
@@ -396,6 +394,21 @@ class PrometheusSource:
             start = end - timedelta(seconds=window - DAY)
             return self.query_days(task.expr, start=start, end=end)
         return self.query(task.expr, at=end)
+
+
+class Batched(Protocol):
+    """A query that belongs to a batch (by its index)."""
+
+    @property
+    def batch(self) -> int: ...
+
+
+def cancel_batch(futures: Mapping[Future[Any], Batched], index: int) -> None:
+    """A failed batch asks no more: its queries not yet started are cancelled (a query
+    that timed out would time out again; the operator retries the whole evaluation)."""
+    for future, query in futures.items():
+        if query.batch == index:
+            future.cancel()
 
 
 def _in_order(
