@@ -243,7 +243,9 @@ def _mutate(draw: st.DrawFn, doc: JSON, *, allow_nan: bool) -> JSON:
         operation == "nudge" and isinstance(current, int | float) and not isinstance(current, bool)
     ):
         factor = draw(st.sampled_from([-1, 0, 0.5, 2, 10, 1000]))
-        parent[last] = current * factor + draw(st.sampled_from([0, 1, -1, 0.001]))
+        nudged = current * factor + draw(st.sampled_from([0, 1, -1, 0.001]))
+        # a large float times 1000 overflows to inf, which JSON without NaN cannot carry
+        parent[last] = nudged if allow_nan or math.isfinite(nudged) else current
     elif operation == "grow" and isinstance(current, dict):
         current[draw(st.text(min_size=1, max_size=12))] = draw(wrong_values(allow_nan=allow_nan))
     elif operation == "grow" and isinstance(current, list) and current:
