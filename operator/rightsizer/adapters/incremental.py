@@ -43,6 +43,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -175,12 +176,15 @@ class IncrementalSource(NamespacesThrough):
                 index = query.batch
                 try:
                     if index not in failed:
-                        rows = batches[index].rows.setdefault(query.name, [])
-                        rows.extend(_tagged(future.result(), query.part))
+                        batches[index].rows.setdefault(query.name, []).extend(
+                            _tagged(future.result(), query.part)
+                        )
                 except SourceUnavailable as error:
                     failed.add(index)
                     results.update({p.request.key: error for p in batches[index].plans})
                     cancel_batch(futures, index)
+                # the batch's rows alone hold the answer now: it goes as its agencies fold
+                del future
                 remaining[index] -= 1
                 if remaining[index] == 0 and index not in failed:
                     results.update(self._finish(batches[index], end, asked[index], step))
@@ -346,9 +350,10 @@ class IncrementalSource(NamespacesThrough):
             interval=interval,
         )
         aligned = math.floor(end.timestamp() / step) * step
-        by_namespace = _by_namespace(batch.rows)
+        answers = _Answers(batch.rows, [plan.request.namespaces for plan in batch.plans])
+        batch.rows.clear()  # held by ``answers`` alone now: an agency's go once it is folded
         for plan in batch.plans:
-            ours = _Of(by_namespace, plan.request.namespaces)
+            ours = answers.of(plan.request.namespaces)
             if plan.header is None:
                 plan.state = AgencyState(plan.fingerprint, batch.since)
                 seed_state(
@@ -376,6 +381,7 @@ class IncrementalSource(NamespacesThrough):
             )
             self._save(plan.request.key, plan.state)
             plan.state = plan.header = None  # saved and synthesised: let the series go now
+            answers.done(plan.request.namespaces)
         share, extra = divmod(asked, len(batch.plans))
         assembled = assemble_batch(series, [plan.request for plan in batch.plans], end=end)
         return {
@@ -417,14 +423,29 @@ def _tagged(rows: list[Any], part: str) -> list[Any]:
     return rows
 
 
-def _by_namespace(rows: dict[str, list[Any]]) -> dict[str, dict[str, list[Any]]]:
-    """A batch's answer rows, by query name and namespace (each row looked at once)."""
-    found: dict[str, dict[str, list[Any]]] = {}
-    for name, answer in rows.items():
-        mine = found[name] = {}
-        for row in answer:
-            mine.setdefault(row[0].get("namespace"), []).append(row)
-    return found
+class _Answers:
+    """A batch's answer rows by query name and namespace (each row looked at once). The rows
+    of a namespace are let go when the last agency of the batch reading them is done, so
+    that the answers do not outlive their folding (they would otherwise coexist with the
+    batch's synthesised series and observations: the peak of a steady cycle)."""
+
+    def __init__(self, rows: dict[str, list[Any]], readers: Sequence[Sequence[str]]) -> None:
+        self._rows: dict[str, dict[str, list[Any]]] = {}
+        for name, answer in rows.items():
+            mine = self._rows[name] = {}
+            for row in answer:
+                mine.setdefault(row[0].get("namespace"), []).append(row)
+        self._readers = Counter(namespace for names in readers for namespace in names)
+
+    def of(self, namespaces: Sequence[str]) -> _Of:
+        return _Of(self._rows, namespaces)
+
+    def done(self, namespaces: Sequence[str]) -> None:
+        for namespace in namespaces:
+            self._readers[namespace] -= 1
+            if self._readers[namespace] <= 0:
+                for rows in self._rows.values():
+                    rows.pop(namespace, None)
 
 
 @dataclass(frozen=True)
