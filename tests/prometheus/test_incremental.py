@@ -198,6 +198,22 @@ def test_rebuilt_names_every_agency_of_the_cycle_though_collected_in_chunks(
     assert source.rebuilt == {}
 
 
+def test_policies_sharing_namespaces_in_one_batch_each_fold_all_of_their_rows(
+    prometheus: LocalPrometheus, short: list[NamedPolicy], tmp_path: Path
+) -> None:
+    """A batch lets an agency's answer rows go once folded; two policies over the same
+    namespaces (in one batch) each still fold all of them: each one's state, read alone
+    in the next cycle, answers as a rebuild does."""
+    twin = NamedPolicy(f"{short[0].name}-twin", short[0].spec)
+    source = incremental(prometheus.url, tmp_path / "shared")
+    for hours in (2, 1):  # a rebuild, then a steady cycle, the two policies batched together
+        cycle(source, [short[0], twin], hours=hours)
+    rebuilt = cycle(incremental(prometheus.url, tmp_path / "alone"), short[:1], hours=0)
+    for policy in (short[0], twin):
+        same_answers(rebuilt, cycle(source, [policy], hours=0))
+        assert source.rebuilt == {}
+
+
 def test_lost_or_corrupt_state_is_detected_and_rebuilt(
     prometheus: LocalPrometheus, short: list[NamedPolicy], tmp_path: Path
 ) -> None:
