@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--hours-before", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--kubeconfig", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
-    parser.add_argument("--truth", help=argparse.SUPPRESS)
+    parser.add_argument("--agencies-file", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args)
@@ -81,6 +81,21 @@ def main() -> None:
             cp.kubectl("create", "namespace", STATE_NAMESPACE)
         started = time.monotonic()
         created = load(cp.admin_kubeconfig, truth)
+        # the child (the operator) reads its policies' agencies, not the dataset's truth (its
+        # 15,000 workloads decoded take ~40 MiB that no operator holds)
+        agencies = Path(work) / "agencies.json"
+        agencies.write_text(
+            json.dumps(
+                {
+                    "end": truth["end"],
+                    "agencies": [
+                        {"agency": a["agency"], "namespaces": a["namespaces"]}
+                        for a in truth["agencies"]
+                    ],
+                }
+            )
+        )
+        del truth
         print(f"control plane up; {created} objects created in {time.monotonic() - started:.1f}s")
         print(
             f"{'cycle':>8} {'wall s':>7} {'peak MiB':>8} {'API calls':>9} {'queries':>7} "
@@ -91,7 +106,7 @@ def main() -> None:
             name = {1: "first", 2: "second"}.get(cycle, f"#{cycle}")
             before = 1 if args.state and cycle == 1 else 0
             figures = run_child(
-                cp.admin_kubeconfig, prometheus.url, dataset.truth_path, args, hours_before=before
+                cp.admin_kubeconfig, prometheus.url, agencies, args, hours_before=before
             )
             print(
                 f"{name:>8} {figures['wall']:>7.1f} {figures['peakMiB']:>8.0f} "
@@ -169,7 +184,7 @@ def load(kubeconfig: Path, truth: dict[str, Any]) -> int:
 
 
 def run_child(
-    kubeconfig: Path, url: str, truth: Path, args: argparse.Namespace, *, hours_before: int
+    kubeconfig: Path, url: str, agencies: Path, args: argparse.Namespace, *, hours_before: int
 ) -> dict[str, Any]:
     command = [
         sys.executable,
@@ -179,8 +194,8 @@ def run_child(
         str(kubeconfig),
         "--url",
         url,
-        "--truth",
-        str(truth),
+        "--agencies-file",
+        str(agencies),
         "--cache-seconds",
         str(args.cache_seconds),
         "--events-per-minute",
@@ -213,8 +228,8 @@ def child(args: argparse.Namespace) -> None:
     from rightsizer.adapters.prometheus import PrometheusConfig, PrometheusSource
     from rightsizer.service import NamedPolicy
 
-    truth = json.loads(Path(args.truth).read_text())
-    end = datetime.fromisoformat(truth["end"]) - timedelta(hours=args.hours_before)
+    agencies = json.loads(Path(args.agencies_file).read_text())
+    end = datetime.fromisoformat(agencies["end"]) - timedelta(hours=args.hours_before)
     [template] = [p for p in load_policies([ROOT / "policies"]) if p.name == "default"]
     config.load_kube_config(config_file=args.kubeconfig)  # type: ignore[no-untyped-call]
     api = client.ApiClient()
@@ -229,7 +244,7 @@ def child(args: argparse.Namespace) -> None:
         batch = args.agencies_per_batch or IncrementalConfig.agencies_per_batch
         source = IncrementalSource(prometheus, store, IncrementalConfig(agencies_per_batch=batch))
     policies = []
-    for agency in truth["agencies"]:
+    for agency in agencies["agencies"]:
         spec = template.spec.model_copy(
             update={
                 "agency": agency["agency"],
