@@ -183,12 +183,12 @@ class IncrementalSource(NamespacesThrough):
                     failed.add(index)
                     results.update({p.request.key: error for p in batches[index].plans})
                     cancel_batch(futures, index)
+                    batches[index].rows.clear()  # nothing of a failed batch is folded
                 # the batch's rows alone hold the answer now: it goes as its agencies fold
                 del future
                 remaining[index] -= 1
                 if remaining[index] == 0 and index not in failed:
                     results.update(self._finish(batches[index], end, asked[index], step))
-                    batches[index].rows.clear()
                 if progress:
                     progress(done, len(tasks))
         return [
