@@ -157,6 +157,18 @@ INVALID = [
         "not a quantity",
     ),
     (
+        "a quantity as a fraction (the API server refuses it: int-or-string)",
+        {"recommendation": {"cpu": {"stat": "p95", "headroom": 0.1, "min": 0.5, "max": "2"}}},
+        "spec.recommendation.cpu.min",
+        "whole number or a string",
+    ),
+    (
+        "a quantity as a whole float (refused as well: 2.0 is not an integer to the server)",
+        {"recommendation": {"cpu": {"stat": "p95", "headroom": 0.1, "min": "1", "max": 2.0}}},
+        "spec.recommendation.cpu.max",
+        "whole number or a string",
+    ),
+    (
         "step above one",
         {"recommendation": {"maxStepDown": 1.5}},
         "spec.recommendation.maxStepDown",

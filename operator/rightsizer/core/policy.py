@@ -61,7 +61,14 @@ def _check_duration(text: str) -> str:
 
 
 def _check_quantity(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
+    """A quantity as the CRD's int-or-string takes it: a whole number or a string (the API
+    server refuses a fraction such as 0.5 or even 2.0: '500m' and '2' say the same)."""
+    if isinstance(value, float):
+        raise ValueError(
+            f"{value} is not a quantity the API server takes: a quantity must be a whole "
+            "number or a string such as '500m' or '512Mi'"
+        )
+    if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValueError("a quantity must be a number or a string such as '250m' or '512Mi'")
     parse_quantity(value)
     return str(value)
