@@ -22,9 +22,9 @@ When an agency's state is missing, undecodable (checksum, version), about someth
 URL), newer than the evaluation or older than ``max_gap``, it is rebuilt: three range
 queries' parts with one point per UTC midnight (``seed_*_parts``, the memory one also
 carrying the day's CFS periods; the kept inventory's ``seed_parts``) plus the open day's
-steps. The
-sketches are turned back into the rows the full path's queries return (the throttled ratio
-as Σ throttled / Σ periods over the window), so ``assemble`` and the core run unchanged.
+steps. The sketches are turned back into the rows the full path's queries return (the
+throttled ratio as Σ throttled / Σ periods over the window), so ``assemble`` and the core
+run unchanged.
 
 Tolerance (measured on the standard synthetic cloud, 3 agencies x 30 workloads x 14 days,
 seeded 30 hours before the end and folded every 3 hours, against the full evaluation at the
@@ -437,8 +437,14 @@ class _Answers:
                 mine.setdefault(row[0].get("namespace"), []).append(row)
         self._readers = Counter(namespace for names in readers for namespace in names)
 
-    def of(self, namespaces: Sequence[str]) -> _Of:
-        return _Of(self._rows, namespaces)
+    def of(self, namespaces: Sequence[str]) -> Callable[[str], list[Any]]:
+        """The rows of one query name about ``namespaces`` (one agency's), by name."""
+
+        def rows(name: str) -> list[Any]:
+            found = self._rows.get(name, {})
+            return [row for namespace in namespaces for row in found.get(namespace, ())]
+
+        return rows
 
     def done(self, namespaces: Sequence[str]) -> None:
         for namespace in namespaces:
@@ -446,18 +452,6 @@ class _Answers:
             if self._readers[namespace] <= 0:
                 for rows in self._rows.values():
                     rows.pop(namespace, None)
-
-
-@dataclass(frozen=True)
-class _Of:
-    """A batch's answer rows about some namespaces (one agency's)."""
-
-    rows: dict[str, dict[str, list[Any]]]
-    namespaces: Sequence[str]
-
-    def __call__(self, name: str) -> list[Any]:
-        rows = self.rows.get(name, {})
-        return [row for namespace in self.namespaces for row in rows.get(namespace, ())]
 
 
 def _instant(source: PrometheusSource, expr: str, end: datetime) -> Callable[[], Any]:
