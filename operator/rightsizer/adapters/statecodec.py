@@ -34,6 +34,9 @@ _TOP = struct.Struct("<dII")  # end, containers, bytes of their names
 _RESOURCE = struct.Struct("<BBII")  # resource, knots per day, days, steps
 _RESOURCES = ("cpu", "memory", "throttling")
 _SEPARATOR = "\x00"
+# zlib's fastest level: half of level 6's time (0.6 s against 1.2 s a steady cycle at 15,000
+# workloads) for 4% more bytes (16.9 MB against 16.2 MB; an agency's largest 57 KB)
+_ZLIB_LEVEL = 1
 # column: its stored type (CPU steps keep one half float: 3 significant digits of cores)
 _DAY_COLUMNS = {
     "series": "<u4",
@@ -170,7 +173,7 @@ def encode(state: AgencyState) -> bytes:
     out += _BLOB.pack(len(inventory)) + inventory
     payload = bytes(out)
     digest = hashlib.sha256(payload).digest()[:16]
-    return _HEAD.pack(MAGIC, SCHEMA, digest) + zlib.compress(payload, 6)
+    return _HEAD.pack(MAGIC, SCHEMA, digest) + zlib.compress(payload, _ZLIB_LEVEL)
 
 
 def _step_columns(resource: str) -> dict[str, str]:
