@@ -44,7 +44,7 @@ def throttled(state: AgencyState, *, start: float, end: float) -> dict[str, floa
     series = BatchSeries()
     window = Window(start=start, end=end, days=14, step=STEP, interval=300)
     synthesise(state, series, window=window, levels=LEVELS, stats={"cpu": frozenset({"p95"})})
-    return {labels["pod"]: value for labels, value in series.part("throttled")}
+    return {pod: value for (_, pod, _), value in series.keyed["throttled"].items()}
 
 
 @pytest.mark.parametrize(
@@ -111,5 +111,5 @@ def test_containers_that_left_the_window_are_forgotten() -> None:
         interval=300,
     )
     synthesise(state, series, window=window, levels=LEVELS, stats={"cpu": frozenset({"p95"})})
-    assert [labels["pod"] for labels, _ in series.part("cpustat_p95")] == ["ledger-2"]
-    assert series.part("cpustat_p95")[0][1] == pytest.approx(0.5, rel=1e-3)
+    assert list(series.keyed["cpustat_p95"]) == [("fin", "ledger-2", "app")]
+    assert series.keyed["cpustat_p95"]["fin", "ledger-2", "app"] == pytest.approx(0.5, rel=1e-3)

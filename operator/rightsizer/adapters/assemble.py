@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from rightsizer.adapters import promql
 from rightsizer.core.aggregate import PodStats, combine, estimate_interval
@@ -34,18 +35,30 @@ Ranged = list[tuple[Labels, list[tuple[float, float]]]]
 PodKey = tuple[str, str]  # namespace, pod
 ContainerKey = tuple[str, str, str]  # namespace, pod, container
 _RESOURCE_NAMES: dict[str, Resource] = {"cpu": "cpu", "memory": "memory", "nvidia_com_gpu": "gpu"}
+T = TypeVar("T")
 _DIRECT_KINDS: dict[str, WorkloadKind] = {"StatefulSet": "StatefulSet", "DaemonSet": "DaemonSet"}
 
 
 @dataclass
 class BatchSeries:
-    """Everything one batch's queries returned, by part name."""
+    """Everything one batch's queries returned, by part name: rows with their labels, and
+    figures already keyed by container (``keyed``: a part's value per container;
+    ``keyed_daily``: per container, day index (0 = the window's oldest) -> value), which the
+    incremental path computes from its state without labels to make and parse again."""
 
     instant: dict[str, Instant] = field(default_factory=lambda: defaultdict(list))
     daily: dict[str, Ranged] = field(default_factory=lambda: defaultdict(list))
+    keyed: dict[str, dict[ContainerKey, float]] = field(default_factory=lambda: defaultdict(dict))
+    keyed_daily: dict[str, dict[ContainerKey, dict[int, float]]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
 
     def part(self, name: str) -> Instant:
         return self.instant.get(name, [])
+
+    def numbers(self, name: str) -> list[float]:
+        """The values of a part, from its rows and its keyed figures."""
+        return [value for _, value in self.part(name)] + list(self.keyed.get(name, {}).values())
 
 
 def _container_key(labels: Labels) -> ContainerKey:
@@ -139,8 +152,8 @@ def assemble_batch(
 def _context(series: BatchSeries, request: CollectionRequest, *, end: datetime) -> BatchContext:
     window_seconds = duration_seconds(request.window)
     stale_seconds = duration_seconds(request.stale_after)
-    recent = [value for _, value in series.part("cpu_recent")]
-    samples = [value for _, value in series.part("cpu_samples")]
+    recent = series.numbers("cpu_recent")
+    samples = series.numbers("cpu_samples")
     fallback = window_seconds / max(samples) if samples else 60.0
     interval = estimate_interval(recent, duration_seconds(promql.RECENT), fallback=fallback)
     return BatchContext(
@@ -156,7 +169,6 @@ def _context(series: BatchSeries, request: CollectionRequest, *, end: datetime) 
 class _Indexes:
     """The batch's series, indexed for lookups by pod and container."""
 
-    series: BatchSeries
     alive: set[PodKey]
     project: dict[PodKey, str]
     requests: dict[ContainerKey, dict[Resource, float]]
@@ -169,6 +181,7 @@ class _Indexes:
     by_part: dict[str, dict[ContainerKey, float]]
     daily: dict[str, dict[ContainerKey, dict[int, float]]]
     node_capacity: dict[Resource, float]  # the largest node's allocatable, when known
+    volumes: dict[str, dict[tuple[str, str], float]]  # part -> (namespace, claim) -> value
     _prefixed: dict[str, dict[str, dict[ContainerKey, float]]] = field(default_factory=dict)
 
     def values(self, part: str) -> dict[ContainerKey, float]:
@@ -187,18 +200,24 @@ class _Indexes:
     @classmethod
     def build(cls, series: BatchSeries, context: BatchContext) -> _Indexes:
         start = context.end.timestamp() - context.window_seconds
-        daily = {
-            part: {
-                _container_key(labels): {_day_index(ts, start): value for ts, value in points}
-                for labels, points in rows
-            }
-            for part, rows in series.daily.items()
-        }
+        daily = _merged_parts(
+            {
+                part: {
+                    _container_key(labels): {_day_index(ts, start): value for ts, value in points}
+                    for labels, points in rows
+                }
+                for part, rows in series.daily.items()
+            },
+            series.keyed_daily,
+        )
+        by_part = _merged_parts(
+            {part: _by_container(rows) for part, rows in series.instant.items()}, series.keyed
+        )
         requests = _resources(series.part("request"))
         limits = _resources(series.part("limit"))
         containers: dict[PodKey, list[str]] = defaultdict(list)
         for namespace, pod, container in sorted(
-            {*requests, *limits, *_by_container(series.part("mem_samples"))}
+            {*requests, *limits, *by_part.get("mem_samples", {})}
         ):
             containers[(namespace, pod)].append(container)
         claims: dict[PodKey, set[str]] = defaultdict(set)
@@ -208,7 +227,6 @@ class _Indexes:
             c if c.isalnum() or c == "_" else "_" for c in context.project_label
         )
         return cls(
-            series=series,
             alive={(labels["namespace"], labels["pod"]) for labels, _ in series.part("alive")},
             project={
                 (labels["namespace"], labels["pod"]): labels[project_key]
@@ -222,12 +240,29 @@ class _Indexes:
             hpa=_hpa(series),
             claims=claims,
             days=max(1, round(context.window_seconds / DAY)),
-            by_part=_with_day_totals(
-                {part: _by_container(rows) for part, rows in series.instant.items()}, daily
-            ),
+            by_part=_with_day_totals(by_part, daily),
             daily=daily,
             node_capacity=dict(_resources(series.part("node")).get(("", "", ""), {})),
+            volumes={
+                part: {
+                    (labels["namespace"], labels["persistentvolumeclaim"]): value
+                    for labels, value in series.part(part)
+                }
+                for part in ("pvc_capacity", "pvc_avg", "pvc_max")
+            },
         )
+
+
+def _merged_parts(
+    found: dict[str, dict[ContainerKey, T]], keyed: Mapping[str, dict[ContainerKey, T]]
+) -> dict[str, dict[ContainerKey, T]]:
+    """Each part's values from its rows, then its keyed figures."""
+    for part, values in keyed.items():
+        if part in found:
+            found[part].update(values)
+        else:
+            found[part] = values
+    return found
 
 
 def _with_day_totals(
@@ -474,13 +509,7 @@ def _gpu_pods(keys: list[ContainerKey], indexes: _Indexes, context: BatchContext
 
 def _volumes(namespace: str, pods: list[str], indexes: _Indexes) -> tuple[VolumeUsage, ...]:
     claims = sorted({claim for pod in pods for claim in indexes.claims.get((namespace, pod), ())})
-    parts = {
-        part: {
-            (labels["namespace"], labels["persistentvolumeclaim"]): value
-            for labels, value in indexes.series.part(part)
-        }
-        for part in ("pvc_capacity", "pvc_avg", "pvc_max")
-    }
+    parts = indexes.volumes
     volumes = []
     for claim in claims:
         key = (namespace, claim)

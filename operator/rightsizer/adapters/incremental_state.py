@@ -1,4 +1,4 @@
-"""Query rows -> sketches (seed and fold), and sketches -> the rows the full path's queries
+"""Query rows -> sketches (seed and fold), and sketches -> the figures the full path's queries
 would have returned (so ``assemble`` and the core run unchanged)."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import numpy as np
 from rightsizer.adapters.assemble import BatchSeries, Labels, Ranged
 from rightsizer.adapters.promql import PART, quantile_of
 from rightsizer.adapters.statecodec import AgencyState, ContainerKey
-from rightsizer.core.columns import Days, Steps, day_of, floats, ints
-from rightsizer.core.sketch import DAY_SECONDS, Sketch, WindowFigures, fold, forget
+from rightsizer.core.columns import Days, Floats, Ints, Steps, day_of, floats, ints
+from rightsizer.core.sketch import DAY_SECONDS, Sketch, fold, forget
 from rightsizer.core.sketch import window as window_figures
 
 
@@ -225,7 +225,8 @@ def synthesise(
     levels: Levels,
     stats: dict[str, frozenset[str]],
 ) -> None:
-    """Add to ``series`` what the full path's usage queries would have returned."""
+    """Add to ``series`` what the full path's usage queries would have returned, keyed by
+    container (``BatchSeries.keyed``): a whole resource's figures at a time, no labels."""
     for resource, sketch in state.sketches.items():
         wanted = {s: quantile_of(s) for s in stats.get(resource, ())}
         figures = window_figures(
@@ -236,71 +237,44 @@ def synthesise(
             size=len(state.keys),
             wanted=[q for q in wanted.values() if q is not None],
         )
-        rows = _Rows(state.keys, figures, wanted)
-        measured = np.flatnonzero(figures.count > 0).tolist()
+        measured = np.flatnonzero(figures.count > 0)
+        keys = [state.keys[number] for number in measured.tolist()]
+        count, total = figures.count[measured], figures.total[measured]
         if resource == "throttling":
-            rows.throttling(series, measured)
+            # throttled CFS periods (kept as the sum) over all CFS periods (kept as the
+            # count), as the full path's ``increase`` ratio
+            _put(series, "throttled", keys, total / count)
             continue
-        daily = _daily(figures.days, window, cpu=resource == "cpu")
-        for number in measured:
-            if resource == "cpu":
-                rows.cpu(series, number, window)
-            else:
-                rows.memory(series, number)
-            points = daily.get(number)
-            if points:
-                part = "cpu_day_seconds" if resource == "cpu" else "mem_day_peak"
-                series.daily[part].append((rows.labels(number), points))
-
-
-class _Rows:
-    """One resource's window figures as plain numbers, turned into the full path's rows."""
-
-    def __init__(
-        self, keys: list[ContainerKey], figures: WindowFigures, wanted: dict[str, float | None]
-    ) -> None:
-        self.keys, self.wanted = keys, wanted
-        self.count, self.total = figures.count.tolist(), figures.total.tolist()
-        self.peak = figures.peak.tolist()
-        self.quantiles = {q: v.tolist() for q, v in figures.quantiles.items()}
-
-    def labels(self, number: int) -> Labels:
-        namespace, pod, container = self.keys[number]
-        return {"namespace": namespace, "pod": pod, "container": container}
-
-    def cpu(self, series: BatchSeries, number: int, window: Window) -> None:
-        labels, count = self.labels(number), self.count[number]
-        series.instant["cpu_seconds"].append((labels, self.total[number] * window.step))
-        series.instant["cpu_samples"].append((labels, count * window.step / window.interval))
-        self._stats(series, "cpustat", labels, number)
-
-    def memory(self, series: BatchSeries, number: int) -> None:
-        labels = self.labels(number)
-        series.instant["mem_samples"].append((labels, self.count[number]))
-        average = self.total[number] / self.count[number]
-        series.instant["memstat_avg"].append((labels, average))
-        self._stats(series, "memstat", labels, number)
-
-    def throttling(self, series: BatchSeries, measured: list[int]) -> None:
-        """The window's throttled ratio: throttled CFS periods (kept as the sum) over all
-        CFS periods (kept as the count), as the full path's ``increase`` ratio."""
-        for number in measured:
-            ratio = self.total[number] / self.count[number]
-            series.instant["throttled"].append((self.labels(number), ratio))
-
-    def _stats(self, series: BatchSeries, prefix: str, labels: Labels, number: int) -> None:
-        for stat, level in self.wanted.items():
+        if resource == "cpu":
+            prefix, day_part = "cpustat", "cpu_day_seconds"
+            _put(series, "cpu_seconds", keys, total * window.step)
+            _put(series, "cpu_samples", keys, count * window.step / window.interval)
+        else:
+            prefix, day_part = "memstat", "mem_day_peak"
+            _put(series, "mem_samples", keys, count)
+            _put(series, "memstat_avg", keys, total / count)
+        for stat, level in wanted.items():
             if stat == "max":
-                series.instant[f"{prefix}_max"].append((labels, self.peak[number]))
-            elif level is not None and level in self.quantiles:
-                value = self.quantiles[level][number]
-                if not math.isnan(value):  # NaN: no quantile for this series
-                    series.instant[f"{prefix}_{stat}"].append((labels, value))
+                _put(series, f"{prefix}_max", keys, figures.peak[measured])
+            elif level is not None and level in figures.quantiles:
+                values = figures.quantiles[level][measured]
+                known = ~np.isnan(values)  # NaN: no quantile for this series
+                chosen = [key for key, ok in zip(keys, known.tolist(), strict=True) if ok]
+                _put(series, f"{prefix}_{stat}", chosen, values[known])
+        series.keyed_daily[day_part].update(
+            _daily(figures.days, window, keys=state.keys, measured=measured, cpu=resource == "cpu")
+        )
 
 
-def _daily(days: Days, window: Window, *, cpu: bool) -> dict[int, list[tuple[float, float]]]:
-    """One value per day and series, placed so that the newest UTC day is the window's
-    last day."""
+def _put(series: BatchSeries, part: str, keys: list[ContainerKey], values: Floats) -> None:
+    series.keyed[part].update(zip(keys, values.tolist(), strict=True))
+
+
+def _daily(
+    days: Days, window: Window, *, keys: list[ContainerKey], measured: Ints, cpu: bool
+) -> dict[ContainerKey, dict[int, float]]:
+    """The measured series' value per day, by day index (0 = the window's oldest), placed so
+    that the newest UTC day is the window's last day."""
     newest = day_of(window.end)
     position = window.days - 1 - (newest - days.day)
     if cpu:
@@ -311,10 +285,10 @@ def _daily(days: Days, window: Window, *, cpu: bool) -> dict[int, list[tuple[flo
         )
     else:
         value = days.peak
-    kept = position >= 0
-    series = days.series[kept].tolist()
-    stamps = (window.start + (position[kept] + 1) * DAY_SECONDS).tolist()
-    found: dict[int, list[tuple[float, float]]] = defaultdict(list)
-    for number, stamp, amount in zip(series, stamps, value[kept].tolist(), strict=True):
-        found[number].append((stamp, amount))
+    kept = (position >= 0) & np.isin(days.series, measured)
+    found: dict[ContainerKey, dict[int, float]] = defaultdict(dict)
+    for number, day, amount in zip(
+        days.series[kept].tolist(), position[kept].tolist(), value[kept].tolist(), strict=True
+    ):
+        found[keys[number]][day] = amount
     return found
