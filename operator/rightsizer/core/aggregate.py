@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rightsizer.core.model import Frozen, ResourceStats
+from rightsizer.core.model import Frozen, ResourceStats, trusted
 
 
 class PodStats(Frozen):
@@ -57,7 +57,8 @@ def combine(pods: Sequence[PodStats], *, days: int) -> ResourceStats:
     means = _merge_days(pods, days, peaks=False)
     covered = {day for pod in pods for day in (*pod.daily_peaks, *pod.daily_totals)}
     history = float(len(covered)) if covered else min(total_weight / 86400.0, float(days))
-    return ResourceStats(
+    return trusted(
+        ResourceStats,
         values=values,
         samples=sum(pod.samples for pod in pods),
         history_days=history,
@@ -68,6 +69,12 @@ def combine(pods: Sequence[PodStats], *, days: int) -> ResourceStats:
 
 def _merge_days(pods: Sequence[PodStats], days: int, *, peaks: bool) -> tuple[float, ...]:
     """Per day: the largest peak, or the per-pod mean of the day's totals (per second)."""
+    if len(pods) == 1:  # most workloads: one pod's days, as they are
+        [pod] = pods
+        found_one = sorted((pod.daily_peaks if peaks else pod.daily_totals).items())
+        return tuple(
+            value if peaks else value / 86400.0 for day, value in found_one if 0 <= day < days
+        )
     found: dict[int, list[float]] = {}
     for pod in pods:
         for day, value in (pod.daily_peaks if peaks else pod.daily_totals).items():
