@@ -6,9 +6,10 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
+import numpy.typing as npt
 
 from rightsizer.adapters.assemble import BatchSeries, Labels, Ranged
 from rightsizer.adapters.promql import PART, quantile_of
@@ -152,30 +153,22 @@ class _DayRows:
 def fold_delta(state: AgencyState, rows: Ranged, *, levels: Levels, until: float) -> None:
     """Fold the steps since the last cycle into the state's sketches."""
     index = _Index(state.keys)
-    cpu: tuple[list[int], list[float], list[float]] = ([], [], [])
-    memory: dict[tuple[int, float], list[float]] = {}
-    periods: dict[tuple[int, float], list[float]] = {}
-    slot = {"d_mem_max": 0, "d_mem_sum": 1, "d_mem_count": 2}
-    for labels, points in rows:
-        part, number = labels.get(PART, ""), index(_key(labels))
-        if part == "d_cpu":
-            for t, value in points:
-                cpu[0].append(number)
-                cpu[1].append(t)
-                cpu[2].append(value)
-        elif part in slot:
-            for t, value in points:
-                memory.setdefault((number, t), [math.nan, 0.0, 0.0])[slot[part]] = value
-        elif part in ("d_thr", "d_per"):  # throttled and all CFS periods: sum and count
-            for t, value in points:
-                periods.setdefault((number, t), [0.0, 0.0, 0.0])[1 + (part == "d_per")] = value
-    kept = [(n, t, *v) for (n, t), v in sorted(memory.items()) if v[2] > 0 and not math.isnan(v[0])]
-    memory_steps = Steps.of(*zip(*kept, strict=True)) if kept else Steps.empty()
-    cpu_steps = Steps.of(cpu[0], cpu[1], cpu[2], cpu[2], np.ones(len(cpu[0])))
+    points: dict[str, _Points] = defaultdict(_Points)
+    for labels, found in rows:
+        if found:
+            points[labels.get(PART, "")].add(index(_key(labels)), found)
+    cpu = points["d_cpu"]
+    series, t, (peak, total, count) = _joined(
+        [points["d_mem_max"], points["d_mem_sum"], points["d_mem_count"]], (math.nan, 0.0, 0.0)
+    )
+    memory = _counted(series, t, peak, total, count, keep=~np.isnan(peak))
+    # throttled and all CFS periods: the step's sum and count (no peak)
+    series, t, (total, count) = _joined([points["d_thr"], points["d_per"]], (0.0, 0.0))
+    periods = _counted(series, t, np.zeros(len(t)), total, count)
     for resource, steps in (
-        ("cpu", cpu_steps.ordered()),
-        ("memory", memory_steps),
-        ("throttling", _steps(periods)),
+        ("cpu", Steps.of(cpu.series, cpu.t, cpu.value, cpu.value, np.ones(len(cpu.t))).ordered()),
+        ("memory", memory),
+        ("throttling", periods),
     ):
         if len(steps):
             chosen = levels.of(resource)
@@ -183,10 +176,56 @@ def fold_delta(state: AgencyState, rows: Ranged, *, levels: Levels, until: float
             state.sketches[resource] = fold(sketch, steps, levels=chosen, until=until)
 
 
-def _steps(found: dict[tuple[int, float], list[float]]) -> Steps:
-    """Steps from (series, t) -> [peak, sum, count], ordered; those without a count left out."""
-    kept = [(n, t, *v) for (n, t), v in sorted(found.items()) if v[2] > 0]
-    return Steps.of(*zip(*kept, strict=True)) if kept else Steps.empty()
+@dataclass
+class _Points:
+    """One part's points: series number, time and value of each."""
+
+    series: list[int] = field(default_factory=list)
+    t: list[float] = field(default_factory=list)
+    value: list[float] = field(default_factory=list)
+
+    def add(self, number: int, points: list[tuple[float, float]]) -> None:
+        times, values = zip(*points, strict=True)
+        self.series.extend([number] * len(points))
+        self.t.extend(times)
+        self.value.extend(values)
+
+
+def _joined(parts: list[_Points], missing: tuple[float, ...]) -> tuple[Ints, Floats, list[Floats]]:
+    """The parts' values side by side per (series, time), ordered by series then time; a
+    part without a point there has its ``missing`` value."""
+    series = ints([n for part in parts for n in part.series])
+    t = floats([time for part in parts for time in part.t])
+    if not len(series):
+        return series, t, [floats([]) for _ in parts]
+    order = np.lexsort((t, series))
+    first = np.ones(len(order), dtype=np.bool_)
+    first[1:] = (np.diff(series[order]) != 0) | (np.diff(t[order]) != 0)
+    slot = np.empty(len(order), dtype=np.int64)
+    slot[order] = np.cumsum(first) - 1  # each point's (series, time) row
+    rows = np.flatnonzero(first)
+    columns = []
+    offset = 0
+    for part, value in zip(parts, missing, strict=True):
+        column = np.full(len(rows), value)
+        column[slot[offset : offset + len(part.t)]] = part.value
+        offset += len(part.t)
+        columns.append(column)
+    return series[order][rows], t[order][rows], columns
+
+
+def _counted(
+    series: Ints,
+    t: Floats,
+    peak: Floats,
+    total: Floats,
+    count: Floats,
+    *,
+    keep: npt.NDArray[np.bool_] | bool = True,
+) -> Steps:
+    """Steps with a count (and what ``keep`` keeps), ordered by series then time."""
+    kept = (count > 0) & keep
+    return Steps.of(series[kept], t[kept], peak[kept], total[kept], count[kept])
 
 
 def forget_before(state: AgencyState, start: float) -> None:
