@@ -113,3 +113,41 @@ def test_containers_that_left_the_window_are_forgotten() -> None:
     synthesise(state, series, window=window, levels=LEVELS, stats={"cpu": frozenset({"p95"})})
     assert list(series.keyed["cpustat_p95"]) == [("fin", "ledger-2", "app")]
     assert series.keyed["cpustat_p95"]["fin", "ledger-2", "app"] == pytest.approx(0.5, rel=1e-3)
+
+
+def memory_figures(rows: list[Row]) -> dict[str, float]:
+    state = cycles(rows)
+    series = BatchSeries()
+    window = Window(start=MIDNIGHT, end=MIDNIGHT + DAY_SECONDS, days=1, step=STEP, interval=300)
+    synthesise(state, series, window=window, levels=LEVELS, stats={"memory": frozenset({"max"})})
+    key = ("fin", "ledger-1", "app")
+    return {p: v[key] for p, v in series.keyed.items() if p.startswith("mem") and key in v}
+
+
+@pytest.mark.parametrize(
+    ("peaks", "sums", "counts", "expected"),
+    [
+        # every part at both steps: both folded
+        ([4.0, 6.0], [8.0, 10.0], [2.0, 2.0], {"samples": 4.0, "avg": 4.5, "max": 6.0}),
+        # no count at the second step: it is left out
+        ([4.0, 6.0], [8.0, 10.0], [2.0], {"samples": 2.0, "avg": 4.0, "max": 4.0}),
+        # no peak at the first step: it is left out
+        ([6.0], [8.0, 10.0], [2.0, 2.0], {"samples": 2.0, "avg": 5.0, "max": 6.0}),
+    ],
+)
+def test_memory_steps_are_the_steps_every_part_answered(
+    peaks: list[float], sums: list[float], counts: list[float], expected: dict[str, float]
+) -> None:
+    first = MIDNIGHT + STEP
+    late = first + STEP * (2 - len(peaks))  # a single peak belongs to the second step
+    rows = [
+        delta(POD, "d_mem_max", peaks, late),
+        delta(POD, "d_mem_sum", sums, first),
+        delta(POD, "d_mem_count", counts, first),
+    ]
+    found = memory_figures(rows)
+    assert found == {
+        "mem_samples": pytest.approx(expected["samples"]),
+        "memstat_avg": pytest.approx(expected["avg"]),
+        "memstat_max": pytest.approx(expected["max"]),
+    }
