@@ -49,13 +49,24 @@ def child_figures(script: str, *arguments: str) -> tuple[list[str], dict[str, An
 def server_cpu_seconds(url: str) -> float:
     """The CPU seconds the server (Prometheus or VictoriaMetrics) has used so far, from its
     own ``process_cpu_seconds_total``: what a cycle costs the backend, beside its wall time."""
+    found = server_metrics(url, ("process_cpu_seconds_total",))["process_cpu_seconds_total"]
+    if not found:
+        raise RuntimeError(f"{url}/metrics has no process_cpu_seconds_total")
+    return found[0][1]
+
+
+def server_metrics(url: str, names: tuple[str, ...]) -> dict[str, list[tuple[str, float]]]:
+    """The samples of ``names`` on the server's own ``/metrics``: (labels text, value)."""
     import urllib.request
 
+    found: dict[str, list[tuple[str, float]]] = {name: [] for name in names}
     with urllib.request.urlopen(f"{url.rstrip('/')}/metrics", timeout=10) as answer:
         for line in answer.read().decode().splitlines():
-            if line.startswith("process_cpu_seconds_total"):
-                return float(line.split()[-1])
-    raise RuntimeError(f"{url}/metrics has no process_cpu_seconds_total")
+            series, _, value = line.rpartition(" ")
+            name, _, labels = series.partition("{")
+            if name in found:
+                found[name].append((labels, float(value)))
+    return found
 
 
 def cloud_parser(

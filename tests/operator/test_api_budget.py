@@ -12,13 +12,22 @@ from typing import Any
 import kmock
 import pytest
 from harness import Cluster, running_operator, settle, wait_for
-from manifests import HPAS, NAMESPACES, POLICIES, VPAS, WORKLOAD_RESOURCES, policy_object
+from manifests import (
+    HPAS,
+    NAMESPACES,
+    POLICIES,
+    REPORTS,
+    VPAS,
+    WORKLOAD_RESOURCES,
+    policy_object,
+)
 
 pytestmark = [pytest.mark.operator, pytest.mark.asyncio]
 
 # what one evaluation reads about its agency's workloads
 LISTED = {kmock.resource(r) for r in (*WORKLOAD_RESOURCES.values(), HPAS, VPAS, NAMESPACES)}
 POLICIES_RESOURCE = kmock.resource(POLICIES)
+REPORTS_RESOURCE = kmock.resource(REPORTS)
 EVENTS_PER_MINUTE = 3
 WORKLOAD_KINDS = set(WORKLOAD_RESOURCES)
 
@@ -82,3 +91,34 @@ async def test_a_cycle_lists_each_kind_once_and_keeps_events_within_the_budget(
     assert set(per_policy) == set(names), per_policy  # each ran over: the budget is shared
     assert all(per_policy[n] <= evaluations[n] for n in names), (per_policy, evaluations)
     assert all(suppressed(e) > 0 for e in summaries)
+
+
+def report_writes(cluster: Cluster) -> list[str]:
+    """Requests that wrote a report, in order: their HTTP methods."""
+    return [
+        request.method.value
+        for request in list(cluster.server)
+        if request.resource == REPORTS_RESOURCE and request.action != kmock.action.WATCH
+    ]
+
+
+async def test_a_report_is_written_in_one_call_once_it_exists(cluster: Cluster) -> None:
+    cluster.load()
+    agency = cluster.truth["agencies"][0]["agency"]
+    name = f"{agency}-reported"
+    async with running_operator():
+        await cluster.create_policy(policy_object(name, agency))
+        await wait_for(lambda: cluster.evaluated(name), timeout=60, what="the evaluation")
+        first = report_writes(cluster)
+        # a spec change makes the policy due at once: its second evaluation
+        await cluster.merge_patch(f"/apis/{POLICIES}/{name}", {"spec": {"displayName": "again"}})
+        await wait_for(
+            lambda: cluster.status(name).get("observedGeneration") == 2,
+            timeout=60,
+            what="the second evaluation",
+        )
+        await settle()
+    assert first == ["PATCH", "POST"]  # none yet: the update finds nothing, then creates
+    assert report_writes(cluster)[len(first) :] == ["PATCH"]
+    [report] = cluster.reports().values()
+    assert report["spec"]["agency"] == agency

@@ -389,25 +389,16 @@ class KubernetesCluster:
         )
 
     def write_report(self, report: dict[str, Any]) -> None:
-        """Create the EfficiencyReport, or replace its spec when it exists."""
+        """Replace the EfficiencyReport's spec, or create it when there is none: one call
+        a cycle once it exists (creating first cost two from the second cycle on). Created
+        meanwhile by another writer: patched once more."""
         name = report["metadata"]["name"]
-        try:
-            self._call(
-                f"create report {name}",
-                lambda: self._custom.create_cluster_custom_object(
-                    "rightsizer.io",
-                    "v1alpha1",
-                    "efficiencyreports",
-                    report,
-                    _preload_content=False,
-                    _request_timeout=self.timeout,
-                ),
-            )
-        except Conflict:
-            patch = {
-                "spec": report["spec"],
-                "metadata": {"labels": report["metadata"].get("labels", {})},
-            }
+        patch = {
+            "spec": report["spec"],
+            "metadata": {"labels": report["metadata"].get("labels", {})},
+        }
+
+        def update() -> None:
             self._call(
                 f"update report {name}",
                 lambda: self._custom.patch_cluster_custom_object(
@@ -421,6 +412,27 @@ class KubernetesCluster:
                     _request_timeout=self.timeout,
                 ),
             )
+
+        try:
+            update()
+            return
+        except ClusterError as error:
+            if error.status != 404:
+                raise
+        try:
+            self._call(
+                f"create report {name}",
+                lambda: self._custom.create_cluster_custom_object(
+                    "rightsizer.io",
+                    "v1alpha1",
+                    "efficiencyreports",
+                    report,
+                    _preload_content=False,
+                    _request_timeout=self.timeout,
+                ),
+            )
+        except Conflict:
+            update()
 
     def write_policy_status(self, name: str, status: dict[str, Any]) -> None:
         self._call(
