@@ -30,6 +30,7 @@ from rightsizer.core.model import (
     Workload,
     WorkloadKind,
     WorkloadRef,
+    compact,
 )
 from rightsizer.core.units import format_quantity, parse_quantity
 
@@ -494,9 +495,12 @@ def read_workload(
     }
     annotations = dict(meta.get("annotations") or {})
     labels = dict(meta.get("labels") or {})
-    ref = WorkloadRef(kind=kind, namespace=meta.get("namespace", ""), name=meta.get("name", ""))
+    ref = compact(
+        WorkloadRef(kind=kind, namespace=meta.get("namespace", ""), name=meta.get("name", ""))
+    )
     workload = Workload(
         ref=ref,
+        project=None,  # the policy's project label says which: joined later
         replicas=_replicas(kind, item),
         containers=tuple(
             _container(c, in_template=c in containers) for c in [*containers, *sidecars]
@@ -507,7 +511,7 @@ def read_workload(
         generation=meta.get("generation"),
     )
     return ClusterWorkload(
-        workload=workload,
+        workload=compact(workload),
         uid=meta.get("uid", ""),
         resource_version=meta.get("resourceVersion", ""),
         annotations=annotations,
@@ -521,11 +525,13 @@ def read_workload(
 
 def _container(raw: dict[str, Any], *, in_template: bool) -> ContainerResources:
     resources = raw.get("resources") or {}
-    return ContainerResources(
-        name=raw.get("name", ""),
-        requests=_quantities(resources.get("requests") or {}),
-        limits=_quantities(resources.get("limits") or {}),
-        in_template=in_template,
+    return compact(
+        ContainerResources(
+            name=raw.get("name", ""),
+            requests=_quantities(resources.get("requests") or {}),
+            limits=_quantities(resources.get("limits") or {}),
+            in_template=in_template,
+        )
     )
 
 
