@@ -49,6 +49,9 @@ def main() -> None:
     parser.add_argument("--workloads-per-agency", type=int, default=50)
     parser.add_argument("--days", type=float, default=2)
     parser.add_argument("--cycles", type=int, default=2)
+    parser.add_argument(
+        "--policies", type=int, help="policies for the first N agencies only (default: all)"
+    )
     parser.add_argument("--state", action="store_true", help="incremental, state in ConfigMaps")
     parser.add_argument("--tick", type=float, default=5.0, help="RIGHTSIZER_TICK_SECONDS")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per cycle")
@@ -75,7 +78,7 @@ def main() -> None:
     dataset = cached_dataset(spec, files=max(1, args.agencies // 25))
     print(f"dataset ending {end:%Y-%m-%d %H:%M}Z ready in {time.monotonic() - started:.0f}s")
     truth = json.loads(dataset.truth_path.read_text())
-    agencies = [a["agency"] for a in truth["agencies"]]
+    agencies = [a["agency"] for a in truth["agencies"]][: args.policies]
     with (
         tempfile.TemporaryDirectory() as folder,
         ControlPlane.start(Path(folder)) as cp,
