@@ -29,13 +29,13 @@ from rightsizer.core.model import (
 from rightsizer.core.policy import DAY, duration_seconds
 from rightsizer.ports import CollectionRequest, Observation
 
+T = TypeVar("T")
 Labels = dict[str, str]
 Instant = list[tuple[Labels, float]]
 Ranged = list[tuple[Labels, list[tuple[float, float]]]]
 PodKey = tuple[str, str]  # namespace, pod
 ContainerKey = tuple[str, str, str]  # namespace, pod, container
 _RESOURCE_NAMES: dict[str, Resource] = {"cpu": "cpu", "memory": "memory", "nvidia_com_gpu": "gpu"}
-T = TypeVar("T")
 _DIRECT_KINDS: dict[str, WorkloadKind] = {"StatefulSet": "StatefulSet", "DaemonSet": "DaemonSet"}
 
 

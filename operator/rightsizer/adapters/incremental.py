@@ -22,9 +22,9 @@ When an agency's state is missing, undecodable (checksum, version), about someth
 URL), newer than the evaluation or older than ``max_gap``, it is rebuilt: three range
 queries' parts with one point per UTC midnight (``seed_*_parts``, the memory one also
 carrying the day's CFS periods; the kept inventory's ``seed_parts``) plus the open day's
-steps. The sketches are turned back into the rows the full path's queries return (the
-throttled ratio as Σ throttled / Σ periods over the window), so ``assemble`` and the core
-run unchanged.
+steps. The sketches are turned back into the figures the full path's queries return, keyed
+by container (the throttled ratio as Σ throttled / Σ periods over the window), so
+``assemble`` and the core run unchanged.
 
 Tolerance (measured on the standard synthetic cloud, 3 agencies x 30 workloads x 14 days,
 seeded 30 hours before the end and folded every 3 hours, against the full evaluation at the
