@@ -54,6 +54,9 @@ def main() -> None:
     )
     parser.add_argument("--state", action="store_true", help="incremental, state in ConfigMaps")
     parser.add_argument("--tick", type=float, default=5.0, help="RIGHTSIZER_TICK_SECONDS")
+    parser.add_argument(
+        "--env", action="append", default=[], help="NAME=VALUE for the operator (repeatable)"
+    )
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per cycle")
     args = parser.parse_args()
 
@@ -97,6 +100,7 @@ def main() -> None:
             log_path=work / "operator.log",
             extra_env={
                 "RIGHTSIZER_TICK_SECONDS": str(args.tick),
+                **dict(item.split("=", 1) for item in args.env),
                 "RIGHTSIZER_STATE": "configmap" if args.state else "off",
                 "RIGHTSIZER_STATE_NAMESPACE": NAMESPACE,
             },
