@@ -39,8 +39,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 NAMESPACE = "rightsizer-system"
 ACCOUNT = "bench-operator"
 USER = f"system:serviceaccount:{NAMESPACE}:{ACCOUNT}"
-POLICIES = "/apis/rightsizer.io/v1alpha1/efficiencypolicies"
-AGENCY_LABEL = "rightsizer.io/agency"
 
 
 def main() -> None:
@@ -149,25 +147,15 @@ def operator_identity(cp: Any, work: Path) -> Path:
 
 
 def policy_list(agencies: list[str]) -> dict[str, Any]:
-    """One policy per agency, the shipped defaults but for history and schedule."""
-    return {
-        "apiVersion": "v1",
-        "kind": "List",
-        "items": [
-            {
-                "apiVersion": "rightsizer.io/v1alpha1",
-                "kind": "EfficiencyPolicy",
-                "metadata": {"name": f"default-{agency}"},
-                "spec": {
-                    "agency": agency,
-                    "namespaceSelector": {"matchLabels": {AGENCY_LABEL: agency}},
-                    "minHistory": "1d",
-                    "schedule": "* * * * *",
-                },
-            }
-            for agency in agencies
-        ],
-    }
+    """One policy per agency (the e2e tests' policy object): the shipped defaults but for
+    history and schedule."""
+    from e2e_cloud import policy
+
+    items = [
+        policy(f"default-{agency}", agency, minHistory="1d", schedule="* * * * *")
+        for agency in agencies
+    ]
+    return {"apiVersion": "v1", "kind": "List", "items": items}
 
 
 def run_cycle(
@@ -175,6 +163,8 @@ def run_cycle(
 ) -> dict[str, Any]:
     """Until every policy has an evaluation recorded after ``since``: the wall time, the
     largest resident size seen and the high-water mark (MiB)."""
+    from e2e_cloud import POLICIES
+
     started, rss = time.monotonic(), 0.0
     after = since.strftime("%Y-%m-%dT%H:%M:%S")
     while True:
