@@ -59,8 +59,12 @@ class Cluster:
     truth: dict[str, Any]
     created: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def load(self, *, excluded: tuple[str, ...] = ()) -> None:
-        self.created = load_cloud(self.server, self.truth, excluded=excluded)
+    def load(
+        self, *, excluded: tuple[str, ...] = (), annotations: Mapping[str, str] | None = None
+    ) -> None:
+        self.created = load_cloud(
+            self.server, self.truth, excluded=excluded, annotations=annotations
+        )
 
     # -- writes, over HTTP like any client ------------------------------------------------
     async def create_policy(self, body: Mapping[str, Any]) -> None:

@@ -89,7 +89,11 @@ def container(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def workload_object(
-    workload: Mapping[str, Any], *, uid: str, excluded: bool = False
+    workload: Mapping[str, Any],
+    *,
+    uid: str,
+    excluded: bool = False,
+    annotations: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """A Deployment / StatefulSet / DaemonSet / CronJob as kubectl would show it."""
     kind, name = workload["kind"], workload["name"]
@@ -139,6 +143,8 @@ def workload_object(
         },
         "spec": spec,
     }
+    if annotations:
+        body["metadata"]["annotations"] = dict(annotations)
     if status:
         body["status"] = status
     return body
@@ -190,15 +196,24 @@ def namespace_object(name: str, agency: str) -> dict[str, Any]:
 
 
 def cloud_objects(
-    truth: Mapping[str, Any], *, excluded: Collection[str] = ()
+    truth: Mapping[str, Any],
+    *,
+    excluded: Collection[str] = (),
+    annotations: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[tuple[str, str | None, str], dict[str, Any]]]:
     """(kmock key, object) for every namespace, workload and HPA of the truth.
-    ``excluded``: workload keys that carry the opt-out label."""
+    ``excluded``: workload keys that carry the opt-out label; ``annotations``: every
+    workload's (as others' tools leave them)."""
     for agency in truth["agencies"]:
         for namespace in agency["namespaces"]:
             yield (NAMESPACES, None, namespace), namespace_object(namespace, agency["agency"])
     for index, workload in enumerate(truth["workloads"]):
-        body = workload_object(workload, uid=f"uid-{index:04d}", excluded=key(workload) in excluded)
+        body = workload_object(
+            workload,
+            uid=f"uid-{index:04d}",
+            excluded=key(workload) in excluded,
+            annotations=annotations,
+        )
         yield object_key(workload), body
         if workload["hpa"]:
             yield (HPAS, workload["namespace"], workload["name"]), hpa_object(workload)
@@ -209,10 +224,11 @@ def load_cloud(
     truth: Mapping[str, Any],
     *,
     excluded: Collection[str] = (),
+    annotations: Mapping[str, str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Store the truth's objects in the emulator; return the workloads as created, by key."""
     created: dict[str, dict[str, Any]] = {}
-    for address, body in cloud_objects(truth, excluded=excluded):
+    for address, body in cloud_objects(truth, excluded=excluded, annotations=annotations):
         server.objects[address] = copy.deepcopy(body)
         if address[0] in WORKLOAD_RESOURCES.values():
             created[f"{body['kind']}/{address[1]}/{address[2]}"] = body

@@ -120,6 +120,30 @@ async def test_apply_mode_resizes_at_most_the_cap_within_the_safety_rules(
     assert not cluster.events("ResizeSkipped")
 
 
+async def test_a_resize_and_its_notes_leave_everyone_elses_annotations_in_place(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator keeps only its own annotations in memory (not kubectl's
+    last-applied-configuration); its patches still add theirs beside the others."""
+    monkeypatch.setenv("RIGHTSIZER_APPLY_ENABLED", "true")
+    others = {
+        "kubectl.kubernetes.io/last-applied-configuration": json.dumps({"kind": "Deployment"}),
+        "team.example.org/owner": "finance",
+    }
+    cluster.load(annotations=others)
+    async with running_operator():
+        await evaluate_once(cluster, APPLY_SPEC)
+
+    patched = resized(cluster)
+    assert len(patched) == CAP
+    for key in cluster.created:
+        annotations = cluster.annotations(key)
+        assert annotations.items() >= others.items(), key
+        assert "rightsizer.io/recommendation" in annotations, key
+    for key in patched:
+        assert "rightsizer.io/previous-resources" in cluster.annotations(key), key
+
+
 async def test_kill_switch_off_makes_apply_mode_recommend_only(cluster: Cluster) -> None:
     # RIGHTSIZER_APPLY_ENABLED is "false" (the cluster fixture)
     cluster.load()

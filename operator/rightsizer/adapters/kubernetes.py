@@ -68,7 +68,8 @@ class ClusterWorkload:
     workload: Workload
     uid: str
     resource_version: str
-    annotations: dict[str, str]
+    annotations: dict[str, str]  # rightsizer's own (rightsizer.io/...); others are not kept
+    annotated: bool  # it has annotations at all (rightsizer's or anyone's)
     labels: dict[str, str]
     template_path: str  # JSON pointer to the pod spec
     container_index: dict[str, int]
@@ -493,7 +494,8 @@ def read_workload(
         }
         for c in containers
     }
-    annotations = dict(meta.get("annotations") or {})
+    every_annotation = meta.get("annotations") or {}
+    annotations = {k: v for k, v in every_annotation.items() if k.startswith(PREFIX)}
     labels = dict(meta.get("labels") or {})
     ref = compact(
         WorkloadRef(kind=kind, namespace=meta.get("namespace", ""), name=meta.get("name", ""))
@@ -515,6 +517,7 @@ def read_workload(
         uid=meta.get("uid", ""),
         resource_version=meta.get("resourceVersion", ""),
         annotations=annotations,
+        annotated=bool(every_annotation),
         labels=labels,
         template_path=template_path,
         container_index={c["name"]: i for i, c in enumerate(containers)},
@@ -568,7 +571,7 @@ def resize_operations(
             operations.extend(
                 _quantity_operations(base, raw, part, change.resource, old=old, new=new)
             )
-    if not target.annotations:
+    if not target.annotated:
         operations.append({"op": "add", "path": "/metadata/annotations", "value": {}})
     for name, value in sorted(annotations.items()):
         path = f"/metadata/annotations/{_pointer(name)}"
