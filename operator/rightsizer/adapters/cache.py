@@ -6,10 +6,12 @@ namespaces: seven calls per namespace and policy. ``CachedCluster`` lists each o
 for the whole cluster, in pages of ``page_size`` (following ``continue``; an expired token,
 410, starts the list again), keeps the parsed workloads (never the raw objects: each page is
 parsed as it arrives and let go, so a listing never holds the whole cluster's raw objects),
-and lists a kind again when its listing is older than ``cache_seconds`` (the stale listing is
-let go first, never held beside the new one). The namespaces' labels are kept
-the same way. List calls per cycle thus depend on the cycle's length and the cluster's size
-(pages), not on the number of policies or namespaces.
+each packed as it is read (pickled: one bytes object instead of some twenty small ones, so
+15,000 workloads take ~25 MiB instead of ~70; an evaluation unpacks only its namespaces'),
+and lists a kind again when its listing is older than ``cache_seconds`` (the stale listing
+is let go first, never held beside the new one). The namespaces' labels are kept the same
+way. List calls per cycle thus depend on the cycle's length and the cluster's size (pages),
+not on the number of policies or namespaces.
 
 Its own writes keep it current: a patch's answer (the object as written) replaces the cached
 object, and so does every ``read`` (the conflict and lost-answer paths read afresh). A write
@@ -23,6 +25,7 @@ added since is always honoured before a spec changes.
 from __future__ import annotations
 
 import json
+import pickle
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -46,7 +49,7 @@ from rightsizer.core.model import Resource, WorkloadKind, WorkloadRef
 
 R = TypeVar("R")
 Targets = dict[tuple[str, str], frozenset[Resource]]
-Kept = dict[str, dict[str, ClusterWorkload]]  # namespace -> name -> workload
+Kept = dict[str, dict[str, bytes]]  # namespace -> name -> workload, packed
 
 
 @dataclass
@@ -83,10 +86,10 @@ class CachedCluster(KubernetesCluster):
             hpas = self._listing("hpas", self._list_hpas).targets
             vpas = self._listing("vpas", self._list_vpas).targets
             return [
-                _guarded(workload, hpas.get(namespace, {}), vpas.get(namespace, {}))
+                _guarded(_unpacked(packed), hpas.get(namespace, {}), vpas.get(namespace, {}))
                 for namespace in sorted(set(namespaces))
                 for kind in _KINDS
-                for workload in kinds[kind].get(namespace, {}).values()
+                for packed in kinds[kind].get(namespace, {}).values()
             ]
 
     def invalidate(self) -> None:
@@ -140,7 +143,7 @@ class CachedCluster(KubernetesCluster):
             listing = self._listings.get(workload.ref.kind)
             if listing is not None:
                 kept = listing.workloads.setdefault(workload.ref.namespace, {})
-                kept[workload.ref.name] = workload
+                kept[workload.ref.name] = _packed(workload)
 
     def _forget(self, name: str) -> None:
         with self._lock:
@@ -160,17 +163,19 @@ class CachedCluster(KubernetesCluster):
         api = self._batch if _KINDS[kind][0] == "batch" else self._apps
         method = getattr(api, f"list_{_snake(kind)}_for_all_namespaces")
 
-        def read(item: dict[str, Any]) -> ClusterWorkload | None:
+        def read(item: dict[str, Any]) -> tuple[WorkloadRef, bytes] | None:
+            """Packed as it is read: a listing never holds its workloads unpacked."""
             if kind == "Job" and _owned(item):
                 return None  # Jobs of a CronJob are evaluated as the CronJob
-            return read_workload(kind, item, {}, {})
+            workload = read_workload(kind, item, {}, {})
+            return workload.ref, _packed(workload)
 
         def load() -> _Listing:
             listing = _Listing(taken=self.clock())
-            for workload in self._list_all(f"list {kind}", method, read):
-                if workload is not None:
-                    kept = listing.workloads.setdefault(workload.ref.namespace, {})
-                    kept[workload.ref.name] = workload
+            for found in self._list_all(f"list {kind}", method, read):
+                if found is not None:
+                    ref, packed = found
+                    listing.workloads.setdefault(ref.namespace, {})[ref.name] = packed
             return listing
 
         return load
@@ -253,6 +258,16 @@ def _by_namespace(items: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, A
     for item in items:
         found.setdefault((item.get("metadata") or {}).get("namespace", ""), []).append(item)
     return found
+
+
+def _packed(workload: ClusterWorkload) -> bytes:
+    return pickle.dumps(workload, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _unpacked(packed: bytes) -> ClusterWorkload:
+    """A workload this cache packed itself (never bytes from elsewhere)."""
+    workload: ClusterWorkload = pickle.loads(packed)  # our own bytes, never another's
+    return workload
 
 
 def _guarded(workload: ClusterWorkload, hpas: Targets, vpas: Targets) -> ClusterWorkload:
