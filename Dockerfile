@@ -35,6 +35,11 @@ ENV PATH=/opt/rightsizer/bin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     HOME=/tmp \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
+# The allocator the operator was measured with at 300 policies and 15,000 workloads
+# (rightsizer.process.ALLOCATOR_ENVIRONMENT, which tests/unit/test_dockerfile.py compares).
+ENV PYTHONMALLOC=malloc \
+    MALLOC_ARENA_MAX=1 \
+    MALLOC_MMAP_THRESHOLD_=131072
 # The root filesystem is read-only in the chart; /tmp is an emptyDir there.
 WORKDIR /tmp
 USER 10001:10001

@@ -24,6 +24,8 @@ import pytest
 import yaml
 from controlplane import REPO_ROOT, ControlPlane, Process
 
+from rightsizer.process import ALLOCATOR_ENVIRONMENT
+
 T = TypeVar("T")
 
 
@@ -354,6 +356,7 @@ class OperatorProcess:
             if not k.startswith(("KUBERNETES_", "RIGHTSIZER_")) and k != "KUBECONFIG"
         }
         env.update(
+            ALLOCATOR_ENVIRONMENT,  # as the image's ENV sets it
             KUBECONFIG=str(self.kubeconfig),
             RIGHTSIZER_PROMETHEUS_URL=self.prometheus_url,
             RIGHTSIZER_TICK_SECONDS="2",

@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import shlex
 import subprocess
 import sys
 import sysconfig
@@ -29,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from rightsizer.process import ALLOCATOR_ENVIRONMENT
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
@@ -127,6 +130,23 @@ def test_install_step_is_pip_install_of_the_project() -> None:
     assert re.search(r"pip wheel --no-deps --wheel-dir /wheels /src\b", runs)
     assert re.search(r"pip install /wheels/rightsizer-\*\.whl", runs)
     assert "-e " not in runs, "no editable install in the image"
+
+
+def final_environment() -> dict[str, str]:
+    """The final stage's ENV, name -> value (the ``ENV NAME=value ...`` form)."""
+    final = max(i.stage for i in instructions())
+    found: dict[str, str] = {}
+    for instruction in instructions():
+        if instruction.keyword == "ENV" and instruction.stage == final:
+            for pair in shlex.split(instruction.value):
+                name, equals, value = pair.partition("=")
+                assert equals, f"ENV {instruction.value}: use the NAME=value form"
+                found[name] = value
+    return found
+
+
+def test_the_operator_runs_with_the_allocator_it_was_measured_with() -> None:
+    assert final_environment().items() >= ALLOCATOR_ENVIRONMENT.items()
 
 
 def test_entrypoint_runs_the_handlers_with_kopf() -> None:

@@ -32,6 +32,8 @@ RIGHTSIZER_CACHE_SECONDS                  lifetime of the shared cluster-wide li
                                           every evaluation)
 RIGHTSIZER_KUBERNETES_TIMEOUT             seconds to wait for an API server answer (30)
 RIGHTSIZER_METRICS_PORT                   /metrics (9102; 0 turns it off)
+RIGHTSIZER_RELEASE_MEMORY_SECONDS         how often freed heap pages go back to the system
+                                          (10; 0: never; glibc's malloc_trim)
 RIGHTSIZER_LOG_FORMAT                     json | console
 """
 
@@ -74,6 +76,7 @@ class OperatorConfig:
     events_per_minute: float = 120.0
     cache_seconds: float = 60.0
     metrics_port: int = 9102
+    release_memory_seconds: float = 10.0
     log_format: str = "json"
 
     @classmethod
@@ -109,6 +112,7 @@ class OperatorConfig:
             events_per_minute=float(env.get("RIGHTSIZER_EVENTS_PER_MINUTE") or 120),
             cache_seconds=float(env.get("RIGHTSIZER_CACHE_SECONDS") or 60),
             metrics_port=int(env.get("RIGHTSIZER_METRICS_PORT") or 9102),
+            release_memory_seconds=float(env.get("RIGHTSIZER_RELEASE_MEMORY_SECONDS") or 10),
             log_format=env.get("RIGHTSIZER_LOG_FORMAT") or "json",
         )
 

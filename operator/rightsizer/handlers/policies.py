@@ -26,7 +26,7 @@ from rightsizer.handlers import logs, peering
 from rightsizer.handlers.config import OperatorConfig
 from rightsizer.handlers.metrics import OperatorMetrics
 from rightsizer.ports import UsageSource
-from rightsizer.process import tune_garbage_collector
+from rightsizer.process import release_memory_every, tune_garbage_collector
 from rightsizer.service import NamedPolicy
 
 GROUP, VERSION, PLURAL = "rightsizer.io", "v1alpha1", "efficiencypolicies"
@@ -40,6 +40,7 @@ def startup(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> No
     operator_config = OperatorConfig.from_environment()
     logs.configure(operator_config.log_format)
     tune_garbage_collector()
+    memo.releasing_memory = release_memory_every(operator_config.release_memory_seconds)
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="rightsizer.io")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix="rightsizer.io", key="last-handled-configuration"
