@@ -77,6 +77,14 @@ def startup(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> No
     )
 
 
+@kopf.on.cleanup()
+def cleanup(*, memo: kopf.Memo, **_: Any) -> None:
+    """The memory release thread stops with the operator (tests start many in one process)."""
+    releasing = getattr(memo, "releasing_memory", None)
+    if releasing is not None:
+        releasing.set()
+
+
 @kopf.on.login()
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     """In a pod: the service account; elsewhere: $KUBECONFIG, read now (the kubernetes
