@@ -22,7 +22,11 @@ RIGHTSIZER_STATE                          configmap | off: incremental evaluatio
                                           namespace is known)
 RIGHTSIZER_STATE_NAMESPACE                where those ConfigMaps live ($POD_NAMESPACE)
 RIGHTSIZER_TICK_SECONDS                   how often schedules are checked (60)
+RIGHTSIZER_EVALUATIONS_AT_ONCE            policies evaluated at the same time (4; each has
+                                          RIGHTSIZER_PROMETHEUS_WORKERS queries in flight)
 RIGHTSIZER_JITTER_SECONDS                 spread of policies on the same schedule (600)
+RIGHTSIZER_RETRY_SECONDS                  an evaluation Prometheus' or the API server's outage
+                                          failed is tried again after this (300)
 RIGHTSIZER_MAX_EVENTS                     events per evaluation (100)
 RIGHTSIZER_EVENTS_PER_MINUTE              events of all policies together, a minute (120; the
                                           rest are counted in each policy's summary event;
@@ -69,6 +73,7 @@ class OperatorConfig:
     state: str = "off"  # configmap | off
     state_namespace: str = ""
     tick_seconds: float = 60.0
+    evaluations_at_once: int = 4
     jitter_seconds: float = 600.0
     retry_seconds: float = 300.0
     kubernetes_timeout: float = 30.0
@@ -105,6 +110,7 @@ class OperatorConfig:
             state=_state(env),
             state_namespace=_state_namespace(env),
             tick_seconds=float(env.get("RIGHTSIZER_TICK_SECONDS") or 60),
+            evaluations_at_once=_positive(env, "RIGHTSIZER_EVALUATIONS_AT_ONCE", default=4),
             jitter_seconds=float(env.get("RIGHTSIZER_JITTER_SECONDS") or 600),
             retry_seconds=float(env.get("RIGHTSIZER_RETRY_SECONDS") or 300),
             kubernetes_timeout=float(env.get("RIGHTSIZER_KUBERNETES_TIMEOUT") or 30),
@@ -135,6 +141,13 @@ class OperatorConfig:
             workers=self.workers,
             recording_rules=self.recording_rules,
         )
+
+
+def _positive(env: Mapping[str, str], name: str, *, default: int) -> int:
+    value = int(env.get(name) or default)
+    if value < 1:
+        raise ValueError(f"{name} must be 1 or more, not {value}")
+    return value
 
 
 def _mode(text: str) -> Mode:

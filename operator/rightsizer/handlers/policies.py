@@ -46,7 +46,7 @@ def startup(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> No
         prefix="rightsizer.io", key="last-handled-configuration"
     )
     settings.posting.level = logging.WARNING
-    settings.execution.max_workers = 4
+    settings.execution.max_workers = operator_config.evaluations_at_once
     peering_config = peering.PeeringConfig.from_environment()
     peering.configure(settings, peering_config)
     memo.config = operator_config
