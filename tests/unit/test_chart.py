@@ -222,6 +222,8 @@ def test_environment_defaults(default_docs: list[dict[str, Any]]) -> None:
     assert env["RIGHTSIZER_PROMETHEUS_URL"].startswith("http")
     assert env["RIGHTSIZER_APPLY_ENABLED"] == "false"
     assert env["RIGHTSIZER_TICK_SECONDS"] == "60"
+    assert env["RIGHTSIZER_EVALUATIONS_AT_ONCE"] == "4"
+    assert env["RIGHTSIZER_RELEASE_MEMORY_SECONDS"] == "10"
     assert env["RIGHTSIZER_METRICS_PORT"] == "9102"
     assert env["RIGHTSIZER_LOG_FORMAT"] == "json"
     for absent in (
