@@ -71,8 +71,14 @@ class _Task:
 class PrometheusSource:
     """Reads workloads and usage from kube-state-metrics, cAdvisor, kubelet and DCGM."""
 
-    def __init__(self, config: PrometheusConfig) -> None:
+    def __init__(
+        self, config: PrometheusConfig, *, in_flight: threading.Semaphore | None = None
+    ) -> None:
+        """``in_flight``: the slots of queries in flight, shared by every source that is given
+        the same (the operator's evaluations at once); by default ``config.workers`` of its
+        own."""
         self.config = config
+        self._in_flight = in_flight or threading.BoundedSemaphore(max(1, config.workers))
         self._lock = threading.Lock()
         self.queries = 0
         self.query_seconds = 0.0  # summed latency of every query (for benchmarks)
@@ -137,14 +143,15 @@ class PrometheusSource:
     def _post(self, path: str, form: dict[str, str]) -> Any:
         """One query, its PromQL in the form body (a batch's namespace matcher can outgrow a
         URL), the answer decoded with orjson (a tenth of the stdlib's time on large ones)."""
-        response = self._session.post(
-            f"{self._url}{path}",
-            data=form,
-            headers=self._headers,
-            auth=self.config.basic_auth,
-            timeout=self.config.timeout,
-            verify=self._session.verify,  # explicit: else REQUESTS_CA_BUNDLE would win
-        )
+        with self._in_flight:
+            response = self._session.post(
+                f"{self._url}{path}",
+                data=form,
+                headers=self._headers,
+                auth=self.config.basic_auth,
+                timeout=self.config.timeout,
+                verify=self._session.verify,  # explicit: else REQUESTS_CA_BUNDLE would win
+            )
         if response.status_code != 200:
             raise _Refused(response.status_code, response.content)
         return orjson.loads(response.content)["data"]["result"]

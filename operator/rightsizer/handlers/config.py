@@ -8,7 +8,7 @@ RIGHTSIZER_PROMETHEUS_INSECURE            "true"
 RIGHTSIZER_PROMETHEUS_HEADERS             JSON object of extra headers
 RIGHTSIZER_PROMETHEUS_BACKEND             prometheus | thanos | mimir | victoriametrics
 RIGHTSIZER_PROMETHEUS_TIMEOUT             seconds per query (120)
-RIGHTSIZER_PROMETHEUS_WORKERS             queries in flight (4)
+RIGHTSIZER_PROMETHEUS_WORKERS             queries in flight, all evaluations together (4)
 RIGHTSIZER_RECORDING_RULES                auto | on | off: read rightsizer's recorded series
                                           (auto: when they cover the window)
 RIGHTSIZER_APPLY_ENABLED                  "true" lets apply-mode policies change workloads
@@ -22,8 +22,7 @@ RIGHTSIZER_STATE                          configmap | off: incremental evaluatio
                                           namespace is known)
 RIGHTSIZER_STATE_NAMESPACE                where those ConfigMaps live ($POD_NAMESPACE)
 RIGHTSIZER_TICK_SECONDS                   how often schedules are checked (60)
-RIGHTSIZER_EVALUATIONS_AT_ONCE            policies evaluated at the same time (4; each has
-                                          RIGHTSIZER_PROMETHEUS_WORKERS queries in flight)
+RIGHTSIZER_EVALUATIONS_AT_ONCE            policies evaluated at the same time (4)
 RIGHTSIZER_JITTER_SECONDS                 spread of policies on the same schedule (600)
 RIGHTSIZER_RETRY_SECONDS                  an evaluation Prometheus' or the API server's outage
                                           failed is tried again after this (300)

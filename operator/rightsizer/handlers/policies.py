@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -64,6 +65,8 @@ def startup(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> No
         else None
     )
     memo.state_cache = {}  # encoded incremental state, kept between evaluations
+    # RIGHTSIZER_PROMETHEUS_WORKERS bounds the queries in flight of all evaluations together
+    memo.queries_in_flight = threading.BoundedSemaphore(max(1, operator_config.workers))
     memo.metrics = OperatorMetrics()
     memo.metrics.serve(operator_config.metrics_port)
     log.info(
@@ -202,7 +205,7 @@ def evaluate(
 
 def usage_source(memo: kopf.Memo) -> UsageSource:
     """Prometheus with credentials read now; incremental when the state has a store."""
-    source = PrometheusSource(memo.config.prometheus())
+    source = PrometheusSource(memo.config.prometheus(), in_flight=memo.queries_in_flight)
     if getattr(memo, "state", None) is None:
         return source
     return IncrementalSource(source, memo.state, cache=memo.state_cache)
