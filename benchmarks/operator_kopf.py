@@ -2,6 +2,9 @@
 policy, one policy evaluated per tick, four workers) against a real kube-apiserver + etcd and
 a real Prometheus, with one EfficiencyPolicy per agency (300 x 50 workloads by default).
 
+The operator runs as the image runs it: with ``rightsizer.process.ALLOCATOR_ENVIRONMENT``
+(the e2e tests' ``OperatorProcess`` sets it; ``--env`` adds or overrides settings).
+
 Prints, per cycle (every policy evaluated once more): wall time, evaluations, the operator
 process's memory (its largest resident size sampled during the cycle, and its high-water
 mark), API calls by verb and resource as the API server's audit log records them for the
