@@ -2,14 +2,13 @@
 
 import copy
 import pickle
-from typing import Any
 
 import pytest
 from core_factories import END, GIB, container, policy, stats, steady, summary, usage_of, workload
 
 from rightsizer.core.evaluation import WorkloadEvaluation, evaluate_workload
 from rightsizer.core.indicators import Measurement
-from rightsizer.core.model import ContainerResources, WorkloadRef, compact, trusted
+from rightsizer.core.model import trusted
 from rightsizer.core.report import AgencyReport, build_agency_report
 from rightsizer.core.savings import Amounts
 
@@ -87,26 +86,3 @@ def test_trusted_takes_every_field_in_order(values: dict[str, float]) -> None:
     with pytest.raises(TypeError, match="cpu, memory, storage, gpu"):
         trusted(Amounts, **values)
 
-
-@pytest.mark.parametrize(
-    ("built", "shares"),
-    [
-        (lambda: WorkloadRef(kind="Deployment", namespace="fin", name="ledger"), True),
-        (
-            lambda: ContainerResources(
-                name="app", requests={"cpu": 1.0}, limits={}, in_template=True
-            ),
-            True,
-        ),
-        (lambda: ContainerResources(name="app", requests={"cpu": 1.0}), False),  # defaults left
-    ],
-)
-def test_compact_shares_the_field_names_only_when_every_field_was_given(
-    built: Any, shares: bool
-) -> None:
-    alone, shared = built(), compact(built())
-    assert shared == alone
-    assert shared.model_dump_json() == alone.model_dump_json()
-    assert pickle.loads(pickle.dumps(shared)) == alone
-    assert shared.model_fields_set == alone.model_fields_set
-    assert (shared.model_fields_set is compact(built()).model_fields_set) is shares

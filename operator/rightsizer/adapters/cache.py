@@ -266,7 +266,7 @@ def _packed(workload: ClusterWorkload) -> bytes:
 
 def _unpacked(packed: bytes) -> ClusterWorkload:
     """A workload this cache packed itself (never bytes from elsewhere)."""
-    workload: ClusterWorkload = pickle.loads(packed)  # our own bytes, never another's
+    workload: ClusterWorkload = pickle.loads(packed)
     return workload
 
 

@@ -30,7 +30,6 @@ from rightsizer.core.model import (
     Workload,
     WorkloadKind,
     WorkloadRef,
-    compact,
 )
 from rightsizer.core.units import format_quantity, parse_quantity
 
@@ -497,9 +496,7 @@ def read_workload(
     every_annotation = meta.get("annotations") or {}
     annotations = {k: v for k, v in every_annotation.items() if k.startswith(PREFIX)}
     labels = dict(meta.get("labels") or {})
-    ref = compact(
-        WorkloadRef(kind=kind, namespace=meta.get("namespace", ""), name=meta.get("name", ""))
-    )
+    ref = WorkloadRef(kind=kind, namespace=meta.get("namespace", ""), name=meta.get("name", ""))
     workload = Workload(
         ref=ref,
         project=None,  # the policy's project label says which: joined later
@@ -513,7 +510,7 @@ def read_workload(
         generation=meta.get("generation"),
     )
     return ClusterWorkload(
-        workload=compact(workload),
+        workload=workload,
         uid=meta.get("uid", ""),
         resource_version=meta.get("resourceVersion", ""),
         annotations=annotations,
@@ -528,13 +525,11 @@ def read_workload(
 
 def _container(raw: dict[str, Any], *, in_template: bool) -> ContainerResources:
     resources = raw.get("resources") or {}
-    return compact(
-        ContainerResources(
-            name=raw.get("name", ""),
-            requests=_quantities(resources.get("requests") or {}),
-            limits=_quantities(resources.get("limits") or {}),
-            in_template=in_template,
-        )
+    return ContainerResources(
+        name=raw.get("name", ""),
+        requests=_quantities(resources.get("requests") or {}),
+        limits=_quantities(resources.get("limits") or {}),
+        in_template=in_template,
     )
 
 

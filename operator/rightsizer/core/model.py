@@ -60,18 +60,6 @@ def trusted(model: type[F], /, **values: Any) -> F:
     return instance
 
 
-def compact(instance: F, /) -> F:
-    """A validated ``instance`` holding its model's shared set of given field names (as
-    ``trusted`` builds them) when every field was given, instead of a set of its own: for
-    models kept by the thousand (the operator's cluster listing: 15,000 workloads' refs,
-    workloads and containers held 60,000 such sets, 20 MiB). Fields left to their defaults:
-    unchanged."""
-    shared = _shared_fields_set(type(instance))
-    if instance.__pydantic_fields_set__ == shared:
-        _set(instance, "__pydantic_fields_set__", shared)
-    return instance
-
-
 @cache
 def _shared_fields_set(model: type[Frozen]) -> set[str]:
     """The names of all of ``model``'s fields: one set per model, shared by its instances."""
