@@ -21,10 +21,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     from common import cloud_parser
+    from rightsizer.adapters.prometheus import PrometheusConfig
 
     parser = cloud_parser(__doc__)
     parser.add_argument("--workers", type=int, nargs="+", default=[2, 4])
-    parser.add_argument("--agencies-per-batch", type=int, nargs="+", default=[1])
+    parser.add_argument(
+        "--agencies-per-batch",
+        type=int,
+        nargs="+",
+        default=[PrometheusConfig.agencies_per_batch],  # the evaluation's own default
+    )
     parser.add_argument("--step", default="10m")
     parser.add_argument(
         "--backend", choices=["prometheus", "victoriametrics"], default="prometheus"
