@@ -1,9 +1,11 @@
 """Policy validation: every rejection names the field path and a plain reason."""
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from rightsizer.adapters.files import load_policies
 from rightsizer.api.v1alpha1 import PolicyError, parse_policy
@@ -240,6 +242,34 @@ def test_shipped_default_file_equals_the_code_defaults() -> None:
         namespace_selector={"matchLabels": {"rightsizer.io/agency": "default"}},
     )
     assert default.spec == expected
+
+
+@pytest.mark.parametrize(
+    "prices",
+    [
+        {},  # the documented defaults
+        {"cpuCoreMonth": 45.5, "storageGiBMonth": 0.35, "discount": 0.85},
+        {"memoryGiBMonth": 0, "gpuMonth": 1e9, "discount": 1},
+    ],
+)
+def test_a_policy_written_out_as_json_or_yaml_reads_back_the_same(
+    prices: dict[str, Any], tmp_path: Path
+) -> None:
+    """As ``rightsizer demo`` writes the default policy outside a checkout: money and the
+    discount are written as numbers (pydantic alone writes decimals as text, which a policy
+    refuses as a number)."""
+    policy = parse_policy(document(prices=prices))
+    written = policy.model_dump(mode="json", by_alias=True, exclude_none=True)
+    assert all(
+        isinstance(value, int | float)
+        for key, value in written["spec"]["prices"].items()
+        if key != "currency"
+    )
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(written, allow_unicode=True))
+    [read] = load_policies([path])
+    assert read.spec == policy.spec
+    assert parse_policy(json.loads(policy.model_dump_json(by_alias=True))) == policy
 
 
 def test_every_shipped_policy_is_valid_and_hainan_downsizes_below_twenty_percent() -> None:

@@ -111,6 +111,13 @@ def test_json_money_is_exact_decimal_text() -> None:
     assert summary["moneyAdded"] == exact_money(model.money_added)
 
 
+@pytest.mark.parametrize("report", [finance, health, outage], ids=lambda f: f.__name__)
+def test_a_report_reads_back_its_own_json(report: Any) -> None:
+    """With its prices: money in a policy's price list is written as numbers, as read."""
+    written = report()
+    assert AgencyReport.model_validate_json(written.model_dump_json()) == written
+
+
 def test_json_has_every_recommendation_and_failed_agencies_have_no_numbers() -> None:
     data = as_json(estate(3))
     entries = agencies(data)

@@ -21,6 +21,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
@@ -100,9 +101,20 @@ Quantity = Annotated[
     BeforeValidator(_check_quantity),
     WithJsonSchema({"x-kubernetes-int-or-string": True, "maxLength": 32}),
 ]
+
+
+def json_number(value: Decimal) -> int | float:
+    """A decimal as the JSON number policies give it as (a whole number as an integer).
+    Pydantic would write text, which a policy refuses as a number and the CRD's schema types
+    as a number: a dumped policy must read back."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+AsJsonNumber = PlainSerializer(json_number, when_used="json")
 Money = Annotated[
     Decimal,
     Field(ge=0, le=Decimal("1e9")),
+    AsJsonNumber,
     WithJsonSchema({"type": "number", "minimum": 0, "maximum": 1e9}),
 ]
 Fraction = Annotated[float, Field(ge=0, le=1)]
@@ -384,6 +396,7 @@ class PriceCatalogue(PolicyModel):
     discount: Annotated[
         Decimal,
         Field(gt=0, le=1),
+        AsJsonNumber,
         WithJsonSchema({"type": "number", "minimum": 0, "maximum": 1}),
     ] = Decimal("1")
 
