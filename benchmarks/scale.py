@@ -1,6 +1,7 @@
 """Scale benchmark: evaluate 300 agencies x 50 workloads (14 days, 5-minute samples) against a
 real Prometheus, and print wall time, peak memory of the evaluating process, PromQL queries,
-and time in Prometheus vs in our code. Prints figures; asserts nothing on time.
+time in Prometheus vs in our code, and the server's own CPU seconds (its
+process_cpu_seconds_total). Prints figures; asserts nothing on time.
 
     python benchmarks/scale.py                      # the Hainan-scale cloud (cached after once)
     python benchmarks/scale.py --agencies 20        # smaller, quicker
@@ -39,18 +40,19 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    from common import single_pod_cloud
+    from common import server_cpu_seconds, single_pod_cloud
 
     dataset = single_pod_cloud(
         args.agencies, args.workloads_per_agency, args.days, files=args.agencies // 25
     )
     print(
         f"{'workers':>7} {'batch':>5} {'wall s':>7} {'prom s':>7} {'ours s':>7} "
-        f"{'queries':>7} {'peak MiB':>8} {'workloads':>9} {'complete':>8}"
+        f"{'srv cpu':>7} {'queries':>7} {'peak MiB':>8} {'workloads':>9} {'complete':>8}"
     )
     with server_for(dataset, args.backend) as server:
         for workers in args.workers:
             for batch in args.agencies_per_batch:
+                cpu = server_cpu_seconds(server.url)
                 figures = run_child(
                     server.url, dataset.spec.end.isoformat(), workers, batch, args.step
                 )
@@ -58,8 +60,9 @@ def main() -> None:
                 print(
                     f"{workers:>7} {batch:>5} {figures['wall']:>7.1f} "
                     f"{figures['prometheusWall']:>7.1f} {figures['ours']:>7.1f} "
-                    f"{figures['queries']:>7} {figures['peakMiB']:>8.0f} "
-                    f"{figures['workloads']:>9} {figures['complete']:>8}  (server total {served})"
+                    f"{server_cpu_seconds(server.url) - cpu:>7.1f} {figures['queries']:>7} "
+                    f"{figures['peakMiB']:>8.0f} {figures['workloads']:>9} "
+                    f"{figures['complete']:>8}  (server total {served})"
                 )
 
 
