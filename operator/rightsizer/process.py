@@ -6,8 +6,12 @@ from __future__ import annotations
 import ctypes
 import functools
 import gc
+import logging
+import sys
 import threading
 from collections.abc import Callable
+
+import structlog
 
 # Python's defaults are (700, 10, 10): a collection of the whole heap every ~70,000 net
 # allocations. An evaluation allocates millions of short-lived objects (parsed answers, rows,
@@ -21,6 +25,26 @@ def tune_garbage_collector(thresholds: tuple[int, int, int] = GC_THRESHOLDS) -> 
     """Collect young objects every ``thresholds[0]`` allocations and the whole heap far less
     often than Python's defaults do (cycles are rare in this code; memory is unchanged)."""
     gc.set_threshold(*thresholds)
+
+
+def log_to_standard_error(level: int = logging.WARNING) -> None:
+    """Our structured logs (``state_corrupt agency=... error=...``) on standard error, from
+    ``level`` up, for the command line: its standard output is the result (a table, JSON,
+    CSV), which a log line there would make unreadable to the next program."""
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.dev.ConsoleRenderer(colors=False),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=_standard_error_logger,
+        cache_logger_on_first_use=False,
+    )
+
+
+def _standard_error_logger(*_names: object) -> structlog.PrintLogger:
+    return structlog.PrintLogger(sys.stderr)  # the stream of the moment (tests replace it)
 
 
 # The operator image's allocator (Dockerfile ENV; the e2e tests and benchmarks start their

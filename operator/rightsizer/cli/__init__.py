@@ -10,19 +10,21 @@ Exit codes (stable, for pipelines):
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from rightsizer.cli import backtest, demo, revert
 from rightsizer.cli.evaluate import add_evaluate_arguments, run_validate
-from rightsizer.process import tune_garbage_collector
+from rightsizer.process import log_to_standard_error, tune_garbage_collector
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     tune_garbage_collector()
     parser = build_parser()
     args = parser.parse_args(argv)
+    log_to_standard_error(logging.INFO if args.verbose else logging.WARNING)
     code: int = args.run(args)
     return code
 
@@ -34,23 +36,43 @@ def build_parser() -> argparse.ArgumentParser:
         prog="rightsizer",
         description="Grade workloads by resource efficiency and recommend their requests.",
     )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also log what happens (states read and rebuilt, retries) on standard error; "
+        "warnings are always logged there",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    add_evaluate_arguments(commands.add_parser("evaluate", help="evaluate policies"))
-    validate = commands.add_parser("validate", help="check policy files (for GitOps pipelines)")
+    add_evaluate_arguments(
+        commands.add_parser("evaluate", help="evaluate policies", parents=[common])
+    )
+    validate = commands.add_parser(
+        "validate", help="check policy files (for GitOps pipelines)", parents=[common]
+    )
     validate.add_argument("paths", nargs="+", type=Path, help="policy files or folders")
     validate.set_defaults(run=run_validate)
-    simulation = commands.add_parser("simulate", help="write a synthetic government cloud")
+    simulation = commands.add_parser(
+        "simulate", help="write a synthetic government cloud", parents=[common]
+    )
     simulate.add_arguments(simulation)
     simulation.set_defaults(run=simulate.run)
     backtest.add_arguments(
         commands.add_parser(
-            "backtest", help="replay a policy on history, beside reference strategies"
+            "backtest",
+            help="replay a policy on history, beside reference strategies",
+            parents=[common],
         )
     )
-    demo.add_arguments(commands.add_parser("demo", help="the whole thing on a synthetic cloud"))
+    demo.add_arguments(
+        commands.add_parser("demo", help="the whole thing on a synthetic cloud", parents=[common])
+    )
     revert.add_arguments(
         commands.add_parser(
-            "revert", help="restore a workload's resources from before rightsizer's last change"
+            "revert",
+            help="restore a workload's resources from before rightsizer's last change",
+            parents=[common],
         )
     )
     return parser
