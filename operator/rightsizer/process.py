@@ -27,6 +27,13 @@ def tune_garbage_collector(thresholds: tuple[int, int, int] = GC_THRESHOLDS) -> 
     gc.set_threshold(*thresholds)
 
 
+def set_up_command_line(level: int = logging.WARNING) -> None:
+    """What the command line sets before it runs anything, in its own process and in each
+    process it starts to evaluate agencies."""
+    tune_garbage_collector()
+    log_to_standard_error(level)
+
+
 def log_to_standard_error(level: int = logging.WARNING) -> None:
     """Our structured logs (``state_corrupt agency=... error=...``) on standard error, from
     ``level`` up, for the command line: its standard output is the result (a table, JSON,

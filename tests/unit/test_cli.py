@@ -1,5 +1,6 @@
 """The command line parses: every subcommand's help, and the exit codes of validate."""
 
+import dataclasses
 import gc
 from pathlib import Path
 
@@ -73,3 +74,49 @@ def test_agencies_per_batch_is_each_path_s_own_unless_given(
     assert prometheus_config(args).agencies_per_batch == full
     assert incremental_config(args).agencies_per_batch == incremental
     assert PrometheusConfig.agencies_per_batch != IncrementalConfig.agencies_per_batch
+
+
+@pytest.mark.parametrize("processes", ["0", "-2", "two"])
+def test_evaluate_refuses_fewer_than_one_process(
+    processes: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arguments = ["evaluate", "--prometheus-url", "http://127.0.0.1:1", "--policy", "policies"]
+    with pytest.raises(SystemExit) as done:
+        main([*arguments, "--processes", processes])
+    assert done.value.code == 2
+    assert "expected auto or a number of at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("asked", "incremental", "cores", "processes"),
+    [
+        ("auto", True, 2, 2),  # a steady cycle is our own work: a core each
+        ("auto", True, 16, 4),  # at most 4
+        ("auto", False, 16, 1),  # a full evaluation waits for Prometheus
+        (3, False, 2, 3),  # as given
+        (1, True, 16, 1),
+    ],
+)
+def test_processes_auto_is_the_cores_for_incremental_cycles_only(
+    asked: int | str, incremental: bool, cores: int, processes: int
+) -> None:
+    from rightsizer.cli.evaluate import process_count, processes_for
+
+    parsed = process_count(str(asked))
+    assert processes_for(parsed, incremental=incremental, cores=cores) == processes
+
+
+@pytest.mark.parametrize(
+    ("workers", "processes", "each"),
+    [(2, 1, 2), (2, 2, 1), (4, 2, 2), (5, 2, 2), (1, 4, 1)],
+)
+def test_processes_share_the_queries_in_flight(workers: int, processes: int, each: int) -> None:
+    """N processes each get their share of --workers (at least one), so that Prometheus
+    holds no more queries at once than one process would send it."""
+    from rightsizer.parallel import SourceRecipe
+
+    recipe = SourceRecipe(PrometheusConfig(url="http://p:9090", workers=workers))
+    shared = recipe.sharing_workers(processes)
+    assert shared.prometheus.workers == each
+    assert each * processes <= max(workers, processes)
+    assert dataclasses.replace(shared.prometheus, workers=workers) == recipe.prometheus

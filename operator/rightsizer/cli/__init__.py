@@ -17,14 +17,14 @@ from pathlib import Path
 
 from rightsizer.cli import backtest, demo, revert
 from rightsizer.cli.evaluate import add_evaluate_arguments, run_validate
-from rightsizer.process import log_to_standard_error, tune_garbage_collector
+from rightsizer.process import set_up_command_line
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    tune_garbage_collector()
     parser = build_parser()
     args = parser.parse_args(argv)
-    log_to_standard_error(logging.INFO if args.verbose else logging.WARNING)
+    args.log_level = logging.INFO if args.verbose else logging.WARNING
+    set_up_command_line(args.log_level)
     code: int = args.run(args)
     return code
 
