@@ -55,6 +55,20 @@ def server_cpu_seconds(url: str) -> float:
     return found[0][1]
 
 
+def server_queries(url: str) -> float:
+    """The queries (instant and range) the server has answered so far, by its own request
+    metrics (Prometheus' ``prometheus_http_requests_total``, VictoriaMetrics'
+    ``vm_http_requests_total``)."""
+    names = ("prometheus_http_requests_total", "vm_http_requests_total")
+    found = server_metrics(url, names)
+    return sum(
+        value
+        for name in names
+        for labels, value in found[name]
+        if 'handler="/api/v1/query' in labels or 'path="/api/v1/query' in labels
+    )
+
+
 def server_metrics(url: str, names: tuple[str, ...]) -> dict[str, list[tuple[str, float]]]:
     """The samples of ``names`` on the server's own ``/metrics``: (labels text, value)."""
     import urllib.request

@@ -24,11 +24,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def measure_incremental(
-    url: str, end: datetime, state: Path, *, workers: int = 2, batch: int | None = None
+    url: str,
+    end: datetime,
+    state: Path,
+    *,
+    workers: int = 2,
+    batch: int | None = None,
+    processes: int = 1,
 ) -> dict[str, Any]:
-    """One evaluation of every agency at ``end`` through the incremental source."""
+    """One evaluation of every agency at ``end`` through the incremental source (in
+    ``processes`` processes: then queries are counted by the server, and the time in
+    Prometheus, spent in the other processes, is not known here)."""
+    if processes > 1:
+        return measure_in_processes(
+            url, end, state, workers=workers, batch=batch, processes=processes
+        )
     from rightsizer.adapters.files import load_policies
-    from rightsizer.adapters.incremental import IncrementalConfig, IncrementalSource
+    from rightsizer.adapters.incremental import IncrementalSource
     from rightsizer.adapters.prometheus import PrometheusConfig, PrometheusSource
     from rightsizer.adapters.statestore import FileStateStore
     from rightsizer.service import NamedPolicy, evaluate_policies, expand_by_label
@@ -36,8 +48,7 @@ def measure_incremental(
 
     [policy] = [p for p in load_policies([ROOT / "policies"]) if p.name == "default"]
     prometheus = PrometheusSource(PrometheusConfig(url=url, workers=workers))
-    config = IncrementalConfig() if batch is None else IncrementalConfig(agencies_per_batch=batch)
-    source = IncrementalSource(prometheus, FileStateStore(state), config)
+    source = IncrementalSource(prometheus, FileStateStore(state), incremental_config(batch))
     started = time.perf_counter()
     policies = expand_by_label(
         [NamedPolicy(policy.name, policy.spec)], prometheus, label="rightsizer.io/agency", end=end
@@ -62,12 +73,69 @@ def measure_incremental(
     }
 
 
+def incremental_config(batch: int | None) -> Any:
+    from rightsizer.adapters.incremental import IncrementalConfig
+
+    return IncrementalConfig() if batch is None else IncrementalConfig(agencies_per_batch=batch)
+
+
+def measure_in_processes(
+    url: str, end: datetime, state: Path, *, workers: int, batch: int | None, processes: int
+) -> dict[str, Any]:
+    from common import server_queries
+    from rightsizer.adapters.files import load_policies
+    from rightsizer.adapters.incremental import IncrementalConfig
+    from rightsizer.adapters.prometheus import PrometheusConfig, PrometheusSource
+    from rightsizer.parallel import SourceRecipe, evaluate_in_processes
+    from rightsizer.process import set_up_command_line
+    from rightsizer.service import NamedPolicy, expand_by_label
+
+    [policy] = [p for p in load_policies([ROOT / "policies"]) if p.name == "default"]
+    config = PrometheusConfig(url=url, workers=workers)
+    incremental = (
+        IncrementalConfig() if batch is None else IncrementalConfig(agencies_per_batch=batch)
+    )
+    recipe = SourceRecipe(config, state=state, incremental=incremental)
+    kept_before = {path.name for path in state.glob("*.state")}
+    queries = server_queries(url)
+    started = time.perf_counter()
+    policies = expand_by_label(
+        [NamedPolicy(policy.name, policy.spec)],
+        PrometheusSource(config),
+        label="rightsizer.io/agency",
+        end=end,
+    )
+    reports = evaluate_in_processes(
+        policies, recipe, end=end, processes=processes, prepare=set_up_command_line
+    )
+    wall = time.perf_counter() - started
+    sizes = [path.stat().st_size for path in state.glob("*.state")]
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "wall": wall,
+        "prometheusWall": None,
+        "ours": None,
+        "queries": round(server_queries(url) - queries),
+        "peakMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "childPeakMiB": children.ru_maxrss / 1024,
+        "workloads": sum(len(r.workloads) for r in reports),
+        "complete": all(r.complete for r in reports),
+        "rebuilt": len(policies) - len(kept_before),  # those with no state before
+        "stateBytes": sum(sizes),
+        "largestAgencyBytes": max(sizes, default=0),
+        "shards": sum(-(-(size * 4 // 3) // (512 * 1024)) for size in sizes),
+    }
+
+
 def main() -> None:
     from common import cloud_parser
 
     parser = cloud_parser(__doc__)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--agencies-per-batch", type=int, help="default: IncrementalConfig's")
+    parser.add_argument(
+        "--processes", type=int, help="evaluating processes (default: evaluate --state's auto)"
+    )
     parser.add_argument("--state", help=argparse.SUPPRESS)
     parser.add_argument(
         "--backend", choices=["prometheus", "victoriametrics"], default="prometheus"
@@ -83,11 +151,15 @@ def main() -> None:
             Path(args.state),
             workers=args.workers,
             batch=args.agencies_per_batch,
+            processes=args.processes,
         )
         print(json.dumps(figures))
         return
     from common import child_figures, server_cpu_seconds, single_pod_cloud
+    from rightsizer.cli.evaluate import processes_for
     from scale import server_for
+
+    processes = args.processes or processes_for("auto", incremental=True)
 
     dataset = single_pod_cloud(
         args.agencies, args.workloads_per_agency, args.days, files=args.agencies // 25
@@ -111,18 +183,31 @@ def main() -> None:
                 str(state),
                 "--workers",
                 str(args.workers),
+                "--processes",
+                str(processes),
                 *(
                     ["--agencies-per-batch", str(args.agencies_per_batch)]
                     if args.agencies_per_batch
                     else []
                 ),
             )
+            peak = f"{f['peakMiB']:.0f}" + (
+                f"+{f['childPeakMiB']:.0f}" if "childPeakMiB" in f else ""
+            )
             print(
-                f"{label:>12} {f['wall']:>7.1f} {f['prometheusWall']:>7.1f} "
-                f"{server_cpu_seconds(server.url) - cpu:>7.1f} {f['ours']:>7.1f} "
-                f"{f['queries']:>7} {f['peakMiB']:>8.0f} {f['workloads']:>9} {f['rebuilt']:>7} "
+                f"{label:>12} {f['wall']:>7.1f} {seconds(f['prometheusWall'])} "
+                f"{server_cpu_seconds(server.url) - cpu:>7.1f} {seconds(f['ours'])} "
+                f"{f['queries']:>7} {peak:>8} {f['workloads']:>9} {f['rebuilt']:>7} "
                 f"{f['stateBytes'] / 1e6:>8.1f} {f['shards']:>6}  complete={f['complete']}"
             )
+    print(
+        f"{processes} evaluating process(es); peak: this process' (+ the largest other's); "
+        "prom s and ours s: one process only (the others' time in Prometheus is not known)"
+    )
+
+
+def seconds(value: float | None) -> str:
+    return f"{value:>7.1f}" if value is not None else f"{'—':>7}"
 
 
 if __name__ == "__main__":

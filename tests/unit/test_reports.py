@@ -100,6 +100,29 @@ def test_json_totals_equal_the_model() -> None:
     assert totals["workloads"] == sum(s.workloads for s in done)
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize(
+    "reports",
+    [
+        estate(0),
+        estate(4),
+        [finance(), outage()],
+        [agency_report("hostile", [], 'x\n"\t\u2028\x01 ' + HOSTILE)],
+    ],
+    ids=["empty", "estate", "outage", "hostile-names"],
+)
+def test_the_json_report_is_laid_out_as_the_standard_library_would(
+    reports: list[AgencyReport], lang: str
+) -> None:
+    """orjson writes it (17x faster at 15,000 workloads): byte for byte what
+    ``json.dumps(indent=2, ensure_ascii=False)`` writes, escapes included."""
+    from rightsizer.reports import RenderOptions
+    from rightsizer.reports.json_format import document
+
+    expected = json.dumps(document(reports, RenderOptions(lang=lang)), ensure_ascii=False, indent=2)
+    assert render(reports, fmt="json", lang=lang) == expected + "\n"
+
+
 def test_json_money_is_exact_decimal_text() -> None:
     data = as_json([finance()])
     summary = agencies(data)[0]["summary"]
