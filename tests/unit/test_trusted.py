@@ -85,4 +85,3 @@ def test_a_trusted_model_behaves_as_a_validated_one() -> None:
 def test_trusted_takes_every_field_in_order(values: dict[str, float]) -> None:
     with pytest.raises(TypeError, match="cpu, memory, storage, gpu"):
         trusted(Amounts, **values)
-
