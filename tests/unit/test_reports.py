@@ -123,6 +123,18 @@ def test_the_json_report_is_laid_out_as_the_standard_library_would(
     assert render(reports, fmt="json", lang=lang) == expected + "\n"
 
 
+@pytest.mark.parametrize("fmt", ALL)
+def test_a_report_is_written_as_it_is_made(fmt: str) -> None:
+    """JSON comes an agency at a time (a 15,000-workload document is never held whole);
+    every format's parts make what ``render`` returns."""
+    from rightsizer.reports import render_parts
+
+    reports = estate(4)
+    parts = list(render_parts(reports, fmt=fmt, lang="zh"))
+    assert len(parts) == (len(reports) + 2 if fmt == "json" else 1)
+    assert "".join(parts) == render(reports, fmt=fmt, lang="zh")
+
+
 def test_json_money_is_exact_decimal_text() -> None:
     data = as_json([finance()])
     summary = agencies(data)[0]["summary"]

@@ -2,6 +2,7 @@
 one self-contained HTML page, in English or Chinese.
 
     render(reports, fmt="html", lang="zh")
+    out.writelines(render_parts(reports, fmt="json"))  # written as it is made
 
 ``FORMATS`` maps each format's name to its renderer, a function of the reports and the
 ``RenderOptions``. Agencies are ranked by score (``rank_agencies``); an agency whose
@@ -11,14 +12,14 @@ exact in the model and rounded only for display; JSON and CSV carry the exact de
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from rightsizer.core.policy import PriceCatalogue
 from rightsizer.core.report import AgencyReport
 from rightsizer.reports.csv_format import render_csv
 from rightsizer.reports.html_format import render_html
 from rightsizer.reports.json_format import document as json_document
-from rightsizer.reports.json_format import render_json
+from rightsizer.reports.json_format import json_parts, render_json
 from rightsizer.reports.markdown_format import render_markdown
 from rightsizer.reports.table import render_table
 from rightsizer.reports.text import LANGS
@@ -32,6 +33,10 @@ FORMATS: dict[str, Renderer] = {
     "csv": render_csv,
     "markdown": render_markdown,
     "html": render_html,
+}
+# formats made in parts (an agency at a time), so that a large report is never held whole
+STREAMED: dict[str, Callable[[Sequence[AgencyReport], RenderOptions], Iterator[str]]] = {
+    "json": json_parts,
 }
 DEFAULT_FORMAT = "table"
 
@@ -52,11 +57,27 @@ def render(
     ``prices``: the price catalogue per policy name (``AgencyReport.policy``), to show money
     per workload; the report model carries money per agency and project only.
     """
+    parts = render_parts(reports, fmt=fmt, lang=lang, detail=detail, width=width, prices=prices)
+    return "".join(parts)
+
+
+def render_parts(
+    reports: Sequence[AgencyReport],
+    *,
+    fmt: str = DEFAULT_FORMAT,
+    lang: str = "en",
+    detail: bool = True,
+    width: int | None = None,
+    prices: Mapping[str, PriceCatalogue] | None = None,
+) -> Iterator[str]:
+    """``render``'s text in parts, to be written as they are made (JSON: an agency at a
+    time; the other formats in one part)."""
     renderer = FORMATS.get(fmt)
     if renderer is None:
         raise ValueError(f"unknown report format {fmt!r} (expected one of: {', '.join(FORMATS)})")
     options = RenderOptions.of(lang=lang, detail=detail, width=width, prices=prices)
-    return renderer(reports, options)
+    streamed = STREAMED.get(fmt)
+    return streamed(reports, options) if streamed else iter([renderer(reports, options)])
 
 
 __all__ = [
@@ -67,4 +88,5 @@ __all__ = [
     "Renderer",
     "json_document",
     "render",
+    "render_parts",
 ]
