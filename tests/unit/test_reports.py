@@ -127,10 +127,10 @@ def test_the_json_report_is_laid_out_as_the_standard_library_would(
 def test_a_report_is_written_as_it_is_made(fmt: str) -> None:
     """JSON comes an agency at a time (a 15,000-workload document is never held whole);
     every format's parts make what ``render`` returns."""
-    from rightsizer.reports import render_parts
+    from rightsizer.reports import RenderOptions, render_parts
 
     reports = estate(4)
-    parts = list(render_parts(reports, fmt=fmt, lang="zh"))
+    parts = list(render_parts(reports, fmt=fmt, options=RenderOptions.of(lang="zh")))
     assert len(parts) == (len(reports) + 2 if fmt == "json" else 1)
     assert "".join(parts) == render(reports, fmt=fmt, lang="zh")
 

@@ -271,16 +271,16 @@ def _run_with_progress(
 
 
 def _write_outputs(reports: list[AgencyReport], args: argparse.Namespace, *, lang: str) -> None:
-    from rightsizer.reports import render_parts
+    from rightsizer.reports import RenderOptions, render_parts
 
-    detail = not args.summary
     for path in args.output:
         fmt = _EXTENSIONS.get(path.suffix.lower(), "table")
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", encoding="utf-8") as out:
-            out.writelines(render_parts(reports, fmt=fmt, lang=lang, detail=True))
+            out.writelines(render_parts(reports, fmt=fmt, options=RenderOptions.of(lang=lang)))
         print(f"wrote {path}", file=sys.stderr)
-    sys.stdout.writelines(render_parts(reports, fmt=args.format, lang=lang, detail=detail))
+    shown = RenderOptions.of(lang=lang, detail=not args.summary)
+    sys.stdout.writelines(render_parts(reports, fmt=args.format, options=shown))
     for report in reports:
         if report.error:
             print(f"rightsizer: {report.policy}: NOT evaluated: {report.error}", file=sys.stderr)

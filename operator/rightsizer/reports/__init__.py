@@ -2,7 +2,7 @@
 one self-contained HTML page, in English or Chinese.
 
     render(reports, fmt="html", lang="zh")
-    out.writelines(render_parts(reports, fmt="json"))  # written as it is made
+    out.writelines(render_parts(reports, fmt="json", options=RenderOptions.of(lang="zh")))
 
 ``FORMATS`` maps each format's name to its renderer, a function of the reports and the
 ``RenderOptions``. Agencies are ranked by score (``rank_agencies``); an agency whose
@@ -57,25 +57,18 @@ def render(
     ``prices``: the price catalogue per policy name (``AgencyReport.policy``), to show money
     per workload; the report model carries money per agency and project only.
     """
-    parts = render_parts(reports, fmt=fmt, lang=lang, detail=detail, width=width, prices=prices)
-    return "".join(parts)
+    options = RenderOptions.of(lang=lang, detail=detail, width=width, prices=prices)
+    return "".join(render_parts(reports, fmt=fmt, options=options))
 
 
 def render_parts(
-    reports: Sequence[AgencyReport],
-    *,
-    fmt: str = DEFAULT_FORMAT,
-    lang: str = "en",
-    detail: bool = True,
-    width: int | None = None,
-    prices: Mapping[str, PriceCatalogue] | None = None,
+    reports: Sequence[AgencyReport], *, fmt: str, options: RenderOptions
 ) -> Iterator[str]:
     """``render``'s text in parts, to be written as they are made (JSON: an agency at a
     time; the other formats in one part)."""
     renderer = FORMATS.get(fmt)
     if renderer is None:
         raise ValueError(f"unknown report format {fmt!r} (expected one of: {', '.join(FORMATS)})")
-    options = RenderOptions.of(lang=lang, detail=detail, width=width, prices=prices)
     streamed = STREAMED.get(fmt)
     return streamed(reports, options) if streamed else iter([renderer(reports, options)])
 
