@@ -5,6 +5,7 @@ and nothing else stops."""
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from rightsizer.adapters.prometheus import PrometheusConfig, PrometheusSource
 from rightsizer.core.report import AgencyReport
 from rightsizer.localprom import LocalPrometheus
 from rightsizer.parallel import SourceRecipe, evaluate_in_processes
+from rightsizer.process import set_up_command_line
 from rightsizer.service import NamedPolicy, expand_by_label
 
 pytestmark = pytest.mark.prometheus
@@ -54,7 +56,12 @@ def test_agencies_evaluated_in_processes_get_the_reports_of_one_process(
         state = tmp_path / f"state-{processes}" if incremental else None
         for end in times:
             found[processes] = evaluate_in_processes(
-                policies, recipe(prometheus.url, state), end=end, processes=processes, chunk=1
+                policies,
+                recipe(prometheus.url, state),
+                end=end,
+                processes=processes,
+                prepare=functools.partial(set_up_command_line, logging.WARNING),  # the CLI's
+                chunk=1,
             )
         if state is not None:  # each agency's state, written by whichever process held it
             assert len(list(state.glob("*.state"))) == 3
