@@ -39,38 +39,70 @@ def measure_incremental(
         return measure_in_processes(
             url, end, state, workers=workers, batch=batch, processes=processes
         )
-    from rightsizer.adapters.files import load_policies
     from rightsizer.adapters.incremental import IncrementalSource
     from rightsizer.adapters.prometheus import PrometheusConfig, PrometheusSource
     from rightsizer.adapters.statestore import FileStateStore
-    from rightsizer.service import NamedPolicy, evaluate_policies, expand_by_label
+    from rightsizer.service import evaluate_policies
     from scale import union_seconds
 
-    [policy] = [p for p in load_policies([ROOT / "policies"]) if p.name == "default"]
     prometheus = PrometheusSource(PrometheusConfig(url=url, workers=workers))
     source = IncrementalSource(prometheus, FileStateStore(state), incremental_config(batch))
     started = time.perf_counter()
-    policies = expand_by_label(
-        [NamedPolicy(policy.name, policy.spec)], prometheus, label="rightsizer.io/agency", end=end
-    )
+    policies = agencies(prometheus, end)
     reports = evaluate_policies(policies, source, end=end)
     wall = time.perf_counter() - started
     in_prometheus = union_seconds(prometheus.query_spans)
-    sizes = list(source.state_bytes.values())
     return {
         "wall": wall,
         "prometheusWall": in_prometheus,
         "ours": wall - in_prometheus,
         "queries": prometheus.queries,
         "peakMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "workloads": sum(len(r.workloads) for r in reports),
-        "complete": all(r.complete for r in reports),
+        **outcome(reports),
         "rebuilt": len(source.rebuilt),
-        "stateBytes": sum(sizes),
-        "largestAgencyBytes": max(sizes, default=0),
-        # ConfigMap objects at 512 KiB of base64 each (the operator's store)
-        "shards": sum(-(-(size * 4 // 3) // (512 * 1024)) for size in sizes),
+        **state_figures(list(source.state_bytes.values())),
     }
+
+
+def measure_in_processes(
+    url: str, end: datetime, state: Path, *, workers: int, batch: int | None, processes: int
+) -> dict[str, Any]:
+    from common import server_queries
+    from rightsizer.adapters.prometheus import PrometheusConfig, PrometheusSource
+    from rightsizer.parallel import SourceRecipe, evaluate_in_processes
+    from rightsizer.process import set_up_command_line
+
+    config = PrometheusConfig(url=url, workers=workers)
+    recipe = SourceRecipe(config, state=state, incremental=incremental_config(batch))
+    kept_before = {path.name for path in state.glob("*.state")}
+    queries = server_queries(url)
+    started = time.perf_counter()
+    policies = agencies(PrometheusSource(config), end)
+    reports = evaluate_in_processes(
+        policies, recipe, end=end, processes=processes, prepare=set_up_command_line
+    )
+    wall = time.perf_counter() - started
+    return {
+        "wall": wall,
+        "prometheusWall": None,
+        "ours": None,
+        "queries": round(server_queries(url) - queries),
+        "peakMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "childPeakMiB": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        **outcome(reports),
+        "rebuilt": len(policies) - len(kept_before),  # those with no state before
+        **state_figures([path.stat().st_size for path in state.glob("*.state")]),
+    }
+
+
+def agencies(prometheus: Any, end: datetime) -> Any:
+    """The default policy as one policy per agency found."""
+    from rightsizer.adapters.files import load_policies
+    from rightsizer.service import NamedPolicy, expand_by_label
+
+    [policy] = [p for p in load_policies([ROOT / "policies"]) if p.name == "default"]
+    template = NamedPolicy(policy.name, policy.spec)
+    return expand_by_label([template], prometheus, label="rightsizer.io/agency", end=end)
 
 
 def incremental_config(batch: int | None) -> Any:
@@ -79,50 +111,18 @@ def incremental_config(batch: int | None) -> Any:
     return IncrementalConfig() if batch is None else IncrementalConfig(agencies_per_batch=batch)
 
 
-def measure_in_processes(
-    url: str, end: datetime, state: Path, *, workers: int, batch: int | None, processes: int
-) -> dict[str, Any]:
-    from common import server_queries
-    from rightsizer.adapters.files import load_policies
-    from rightsizer.adapters.incremental import IncrementalConfig
-    from rightsizer.adapters.prometheus import PrometheusConfig, PrometheusSource
-    from rightsizer.parallel import SourceRecipe, evaluate_in_processes
-    from rightsizer.process import set_up_command_line
-    from rightsizer.service import NamedPolicy, expand_by_label
-
-    [policy] = [p for p in load_policies([ROOT / "policies"]) if p.name == "default"]
-    config = PrometheusConfig(url=url, workers=workers)
-    incremental = (
-        IncrementalConfig() if batch is None else IncrementalConfig(agencies_per_batch=batch)
-    )
-    recipe = SourceRecipe(config, state=state, incremental=incremental)
-    kept_before = {path.name for path in state.glob("*.state")}
-    queries = server_queries(url)
-    started = time.perf_counter()
-    policies = expand_by_label(
-        [NamedPolicy(policy.name, policy.spec)],
-        PrometheusSource(config),
-        label="rightsizer.io/agency",
-        end=end,
-    )
-    reports = evaluate_in_processes(
-        policies, recipe, end=end, processes=processes, prepare=set_up_command_line
-    )
-    wall = time.perf_counter() - started
-    sizes = [path.stat().st_size for path in state.glob("*.state")]
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+def outcome(reports: list[Any]) -> dict[str, Any]:
     return {
-        "wall": wall,
-        "prometheusWall": None,
-        "ours": None,
-        "queries": round(server_queries(url) - queries),
-        "peakMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "childPeakMiB": children.ru_maxrss / 1024,
         "workloads": sum(len(r.workloads) for r in reports),
         "complete": all(r.complete for r in reports),
-        "rebuilt": len(policies) - len(kept_before),  # those with no state before
+    }
+
+
+def state_figures(sizes: list[int]) -> dict[str, int]:
+    return {
         "stateBytes": sum(sizes),
         "largestAgencyBytes": max(sizes, default=0),
+        # ConfigMap objects at 512 KiB of base64 each (the operator's store)
         "shards": sum(-(-(size * 4 // 3) // (512 * 1024)) for size in sizes),
     }
 

@@ -11,25 +11,22 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, STANDARD
+from conftest import STANDARD
+from test_incremental import policies as policies_of
 
-from rightsizer.adapters.files import load_policies
 from rightsizer.adapters.incremental import IncrementalConfig
 from rightsizer.adapters.prometheus import PrometheusConfig, PrometheusSource
 from rightsizer.core.report import AgencyReport
 from rightsizer.localprom import LocalPrometheus
 from rightsizer.parallel import SourceRecipe, evaluate_in_processes
 from rightsizer.process import set_up_command_line
-from rightsizer.service import NamedPolicy, expand_by_label
+from rightsizer.service import NamedPolicy
 
 pytestmark = pytest.mark.prometheus
 
 
 def agencies(url: str) -> list[NamedPolicy]:
-    [policy] = [p for p in load_policies([ROOT / "policies"]) if p.name == "default"]
-    source = PrometheusSource(PrometheusConfig(url=url))
-    template = NamedPolicy(policy.name, policy.spec)
-    return expand_by_label([template], source, label="rightsizer.io/agency", end=STANDARD.end)
+    return policies_of(PrometheusSource(PrometheusConfig(url=url)))
 
 
 def recipe(url: str, state: Path | None) -> SourceRecipe:
